@@ -1,0 +1,64 @@
+"""Divergence scorers: the critic's judgement, embedding distance, and differing yes/no verdicts."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+SCORERS = ("combined", "judge", "embedding", "verdict")
+# Weights of the default "combined" scorer: a weighted mean over the scores available.
+WEIGHTS = {"judge": 2.0, "embedding": 1.0, "verdict": 1.0}
+
+_VERDICT = re.compile(r"^\W*(yes|no|true|false|\(?[a-e]\))(?=\W|$)", re.IGNORECASE)
+_CHOICE = re.compile(r"^\(?([a-e])\)$", re.IGNORECASE)
+
+
+def embedding_divergence(embedder, first: str, second: str) -> float:
+    """1 - cosine similarity of the two answers' embeddings, clipped to [0, 1]."""
+    vectors = embedder.encode([first or " ", second or " "])
+    cosine = float(np.dot(vectors[0], vectors[1]))
+    return float(min(max(1.0 - cosine, 0.0), 1.0))
+
+
+def leading_verdict(answer: str) -> str | None:
+    """"yes"/"no" or a choice letter when the answer opens with one, else None."""
+    match = _VERDICT.match(answer.strip())
+    if not match:
+        return None
+    word = match.group(1).lower()
+    if choice := _CHOICE.match(word):
+        return choice.group(1)
+    return {"true": "yes", "false": "no"}.get(word, word)
+
+
+def verdict_divergence(first: str, second: str) -> float | None:
+    """1.0 when both answers open with a verdict and the verdicts differ, 0.0 when they agree,
+    None when either has no leading verdict (the scorer does not apply)."""
+    a, b = leading_verdict(first), leading_verdict(second)
+    if a is None or b is None:
+        return None
+    return 0.0 if a == b else 1.0
+
+
+def combine(scores: dict[str, float | None], scorer: str = "combined") -> tuple[float, str]:
+    """Pick or combine scores; returns (divergence, what was used).
+
+    `combined` is the weighted mean of the available scores (judge 2, embedding 1, verdict 1).
+    A single named scorer that is unavailable falls back to `combined`, and says so.
+    """
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown divergence scorer '{scorer}' (choose from {', '.join(SCORERS)})")
+    if scorer != "combined":
+        value = scores.get(scorer)
+        if value is not None:
+            return float(value), scorer
+    available = {name: v for name, v in scores.items() if v is not None and name in WEIGHTS}
+    if not available:
+        return 0.0, "none"
+    total = sum(WEIGHTS[name] for name in available)
+    value = sum(WEIGHTS[name] * v for name, v in available.items()) / total
+    used = "combined(" + "+".join(sorted(available)) + ")"
+    if scorer != "combined":
+        used = f"{used} [{scorer} unavailable]"
+    return float(value), used

@@ -1,0 +1,71 @@
+"""Decide by code whether the expert's answer is grounded in the passages it was given."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..retrieval import Passage
+from .passages import passage_label
+
+# An answer that cites nothing is grounded when one of its sentences has at least this cosine
+# similarity (all-MiniLM-L6-v2) with a passage it was given; see README "Grounding".
+SIMILARITY_BAR = 0.6
+MIN_ANSWER_WORDS = 3
+_CITATION = re.compile(r"\b(?:P|passage\s*)(\d{1,3})\b", re.IGNORECASE)
+_ABSTAIN = re.compile(r"not\s+answerable", re.IGNORECASE)
+
+
+@dataclass
+class Grounding:
+    """The verdict of the grounding check and the evidence for it."""
+
+    grounded: bool
+    method: str  # "citation", "similarity", "abstained", "too_short" or "unsupported"
+    passage_ids: list[str] = field(default_factory=list)
+    score: float = 0.0
+    fabricated: list[str] = field(default_factory=list)
+
+
+def cited_labels(answer: str, count: int) -> tuple[list[int], list[str]]:
+    """Positions of the passages an answer cites, and the citations naming no given passage."""
+    valid, fabricated = [], []
+    for match in _CITATION.finditer(answer):
+        number = int(match.group(1))
+        if 1 <= number <= count:
+            if number - 1 not in valid:
+                valid.append(number - 1)
+        elif match.group(0) not in fabricated:
+            fabricated.append(match.group(0))
+    return valid, fabricated
+
+
+def check_grounding(answer: str, passages: Sequence[Passage], embedder,
+                    bar: float = SIMILARITY_BAR) -> Grounding:
+    """Grounded when the answer cites given passages, else when it is similar enough to one."""
+    if _ABSTAIN.search(answer):
+        return Grounding(False, "abstained")
+    if len(answer.split()) < MIN_ANSWER_WORDS or not passages:
+        return Grounding(False, "too_short")
+    valid, fabricated = cited_labels(answer, len(passages))
+    if valid:
+        return Grounding(True, "citation", [passages[i].id for i in valid], 1.0, fabricated)
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+", answer.strip()) if len(s.split()) >= 3]
+    vectors = embedder.encode([p.text for p in passages] + (sentences or [answer]))
+    passage_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages):]
+    similarity = sentence_vectors @ passage_vectors.T  # sentences x passages
+    best_per_passage = similarity.max(axis=0)
+    best = float(best_per_passage.max())
+    if best >= bar:
+        order = np.argsort(-best_per_passage)
+        ids = [passages[i].id for i in order if best_per_passage[i] >= bar]
+        return Grounding(True, "similarity", ids, best, fabricated)
+    return Grounding(False, "unsupported", [], best, fabricated)
+
+
+def labels_for(passages: Sequence[Passage]) -> dict[str, str]:
+    """P1.. label -> passage id, as recorded in traces."""
+    return {passage_label(i): p.id for i, p in enumerate(passages)}

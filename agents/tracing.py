@@ -1,0 +1,61 @@
+"""Trace events: one JSON object per node run or model call, appended to traces.jsonl."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Tracer(Protocol):
+    def record(self, event: dict[str, Any]) -> None: ...
+
+
+class NullTracer:
+    """Discards events (a probe graph used on its own, without a run directory)."""
+
+    def record(self, event: dict[str, Any]) -> None:
+        return None
+
+
+class ListTracer:
+    """Keeps events in memory; handy in tests and notebooks."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def record(self, event: dict[str, Any]) -> None:
+        with self._lock:
+            self.events.append({"time": time.time(), **event})
+
+
+class JsonlTracer:
+    """Appends events to a JSONL file, one line each, flushed as written (thread-safe)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def record(self, event: dict[str, Any]) -> None:
+        line = json.dumps({"time": time.time(), **event}, ensure_ascii=False, default=str)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def read_traces(path: str | Path) -> list[dict[str, Any]]:
+    """Read a traces.jsonl, skipping a torn last line left by a killed run."""
+    events = []
+    file = Path(path)
+    if not file.exists():
+        return events
+    for line in file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events

@@ -1,0 +1,294 @@
+"""A campaign: many probes over a corpus, checkpointed per probe, samples appended as they come."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from ..agents import JsonlTracer, PromptSet, load_prompts, read_traces
+from ..models import ModelSpec, load_chat_model, model_label
+from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
+from .probe import build_probe_graph
+from .samples import make_sample, read_jsonl
+from .settings import ProbeSettings
+from .state import FINAL_OUTCOMES, ProbeState, RoundRecord
+from .stats import compute_stats
+
+ROLES = ("questioner", "student", "expert", "critic")
+DATASET = "dataset.jsonl"
+DUPLICATES = "duplicates.jsonl"
+TRACES = "traces.jsonl"
+STATS = "stats.json"
+CONFIG = "config.toml"
+CHECKPOINTS = "checkpoints.sqlite"
+
+
+@dataclass
+class CampaignSettings:
+    """How many probes, how many at once, and when two accepted questions are duplicates."""
+
+    seeds: int | None = 8  # total seed passages, spread over every document
+    seeds_per_document: int | None = None  # or this many per document (wins over `seeds`)
+    concurrency: int = 2  # probes in flight at once
+    dedup_threshold: float = 0.92  # drop an accepted question this close (cosine) to an earlier one
+    guidance: str = ""  # skills or question types to target, passed to the questioner
+    probe: ProbeSettings = field(default_factory=ProbeSettings)
+
+    def __post_init__(self) -> None:
+        if self.seeds_per_document is not None and self.seeds_per_document < 1:
+            raise ValueError("seeds per document must be at least 1")
+        if self.seeds_per_document is None and (self.seeds is None or self.seeds < 1):
+            raise ValueError("seeds must be at least 1")
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 0.0 < self.dedup_threshold <= 1.0:
+            raise ValueError("dedup threshold must be in (0, 1]")
+
+
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+
+def plan_seeds(index: VectorIndex, seeds: int | None = None,
+               seeds_per_document: int | None = None) -> list[Chunk]:
+    """Pick seed chunks spread over every document: evenly spaced within each document, and
+    `seeds` shared round-robin over documents (or `seeds_per_document` each)."""
+    documents = index.documents()
+    if seeds_per_document is not None:
+        quota = {d: seeds_per_document for d in documents}
+    else:
+        base, extra = divmod(seeds or 0, max(len(documents), 1))
+        quota = {d: base + (1 if i < extra else 0) for i, d in enumerate(documents)}
+    planned: list[list[Chunk]] = []
+    for document in documents:
+        chunks = index.chunks_of(document)
+        count = min(quota[document], len(chunks))
+        positions = sorted({int((j + 0.5) * len(chunks) / count) for j in range(count)})
+        planned.append([chunks[p] for p in positions])
+    # Interleave documents so that a partial run still covers many of them.
+    order = []
+    for depth in range(max((len(p) for p in planned), default=0)):
+        order.extend(p[depth] for p in planned if depth < len(p))
+    return order
+
+
+def open_checkpointer(path: Path) -> SqliteSaver:
+    """A SQLite checkpointer that knows advqa's state types (no unregistered-type warnings)."""
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    serde = JsonPlusSerializer(allowed_msgpack_modules=[ProbeState, RoundRecord, Passage])
+    saver = SqliteSaver(connection, serde=serde)
+    saver.setup()
+    return saver
+
+
+def run_campaign(index: VectorIndex, run_dir: str | Path, *,
+                 models: dict[str, ModelSpec] | None = None,
+                 settings: CampaignSettings | None = None, prompts: PromptSet | None = None,
+                 callbacks: list | None = None, progress: ProgressCallback | None = None,
+                 extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run (or resume) a campaign into `run_dir`; returns the stats written to stats.json.
+
+    Finished probes are not run again: their thread in checkpoints.sqlite says how they ended.
+    """
+    started = time.perf_counter()
+    settings = settings or CampaignSettings()
+    prompts = prompts or load_prompts()
+    models = {role: (models or {}).get(role) for role in ROLES}
+    run = Path(run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    write_config(run, index, models, settings, prompts, extra_config)
+    seeds = plan_seeds(index, settings.seeds, settings.seeds_per_document)
+    tracer = JsonlTracer(run / TRACES)
+    checkpointer = open_checkpointer(run / CHECKPOINTS)
+    dataset = run / DATASET
+    written = {s["meta"]["probe_id"] for s in read_jsonl(dataset)}
+    written |= {s["meta"]["probe_id"] for s in read_jsonl(run / DUPLICATES)}
+    lock = threading.Lock()
+    app = None
+    calls_before = _count_calls(run / TRACES)
+    finished: dict[str, dict[str, Any]] = {}
+    errors: dict[str, str] = {}
+    pending = []
+    for chunk in seeds:
+        values = _final_values(checkpointer, chunk.id)
+        if values is not None:
+            finished[chunk.id] = values
+            _append_sample(dataset, values, written, lock)
+        else:
+            pending.append(chunk)
+    if progress:
+        progress("start", {"total": len(seeds), "done": len(seeds) - len(pending)})
+    if pending:
+        loaded = {role: load_chat_model(spec) for role, spec in models.items()}
+        graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
+                                  settings=settings.probe, prompts=prompts, tracer=tracer,
+                                  embedder=index.embedder, **loaded)
+        app = graph.compile(checkpointer=checkpointer)
+        accepted_by_document = _accepted_questions(dataset)
+
+        def work(chunk: Chunk) -> tuple[str, dict | None, str]:
+            config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
+                      "recursion_limit": 10 * settings.probe.max_rounds + 10}
+            try:
+                if app.get_state(config).next:
+                    app.invoke(None, config)  # resume a probe interrupted mid-way
+                else:
+                    with lock:
+                        accepted = list(accepted_by_document.get(chunk.document, []))
+                    app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
+                                          guidance=settings.guidance,
+                                          accepted_questions=accepted), config)
+                return chunk.id, _values(app.get_state(config)), ""
+            except Exception as error:  # a probe that errors is retried on the next resume
+                reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+                tracer.record({"kind": "probe_error", "probe": chunk.id, "error": reason})
+                return chunk.id, None, reason
+
+        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
+            futures = [pool.submit(work, chunk) for chunk in pending]
+            for future in as_completed(futures):
+                probe_id, values, error = future.result()
+                if values is not None:
+                    finished[probe_id] = values
+                    if values["outcome"] == "accepted":
+                        sample = _append_sample(dataset, values, written, lock)
+                        if sample:
+                            with lock:
+                                accepted_by_document.setdefault(sample["meta"]["document"], []) \
+                                    .append(sample["messages"][0]["content"])
+                else:
+                    errors[probe_id] = error
+                if progress:
+                    progress("probe", {"probe": probe_id,
+                                      "outcome": (values or {}).get("outcome", "error")})
+    deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
+    stats = compute_stats(
+        run, seeds=[c.id for c in seeds], finished=finished, errors=errors, calls_before=calls_before,
+        wall_seconds=time.perf_counter() - started,
+    )
+    checkpointer.conn.close()
+    return stats
+
+
+def _passage(chunk: Chunk) -> Passage:
+    return Passage(chunk.id, chunk.document, chunk.text, chunk.start, chunk.end, 1.0)
+
+
+def _values(snapshot) -> dict[str, Any]:
+    values = snapshot.values
+    return values if isinstance(values, dict) else asdict(values)
+
+
+def _final_values(checkpointer: SqliteSaver, probe_id: str) -> dict[str, Any] | None:
+    """A probe's final state when its thread finished, else None."""
+    saved = checkpointer.get_tuple({"configurable": {"thread_id": probe_id}})
+    if saved is None:
+        return None
+    values = saved.checkpoint.get("channel_values", {})
+    # Only the last node of a probe writes a final outcome, so a final outcome means finished.
+    return values if values.get("outcome") in FINAL_OUTCOMES else None
+
+
+def _append_sample(dataset: Path, values: dict[str, Any], written: set[str],
+                   lock: threading.Lock) -> dict | None:
+    if values.get("outcome") != "accepted":
+        return None
+    sample = make_sample(values)
+    with lock:
+        if sample["meta"]["probe_id"] in written:
+            return None
+        with dataset.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        written.add(sample["meta"]["probe_id"])
+    return sample
+
+
+def _accepted_questions(dataset: Path) -> dict[str, list[str]]:
+    by_document: dict[str, list[str]] = {}
+    for sample in read_jsonl(dataset):
+        by_document.setdefault(sample["meta"]["document"], []).append(
+            sample["messages"][0]["content"])
+    return by_document
+
+
+def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list[dict]:
+    """Drop accepted questions closer than `threshold` (cosine) to an earlier one.
+
+    Works over dataset.jsonl and earlier duplicates together, in seed order, so running it
+    again gives the same split. Dropped samples go to duplicates.jsonl.
+    """
+    samples = read_jsonl(run / DATASET) + read_jsonl(run / DUPLICATES)
+    if not samples:
+        return []
+    rank = {probe_id: i for i, probe_id in enumerate(order)}
+    samples.sort(key=lambda s: (rank.get(s["meta"]["probe_id"], len(rank)), s["meta"]["probe_id"]))
+    vectors = embedder.encode([s["messages"][0]["content"] for s in samples])
+    kept, dropped, kept_vectors = [], [], []
+    for sample, vector in zip(samples, vectors):
+        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+            dropped.append(sample)
+        else:
+            kept.append(sample)
+            kept_vectors.append(vector)
+    _write_jsonl(run / DATASET, kept)
+    if dropped or (run / DUPLICATES).exists():
+        _write_jsonl(run / DUPLICATES, dropped)
+    return dropped
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    staging = path.with_suffix(path.suffix + ".tmp")
+    with staging.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, path)
+
+
+def _count_calls(traces: Path) -> int:
+    return sum(1 for e in read_traces(traces) if e.get("kind") == "model_call")
+
+
+def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
+                 settings: CampaignSettings, prompts: PromptSet,
+                 extra: dict[str, Any] | None) -> None:
+    """Write the resolved settings as config.toml: model names and settings, never a secret."""
+    probe = asdict(settings.probe)
+    campaign = {k: v for k, v in asdict(settings).items() if k != "probe"}
+    document = {
+        "campaign": campaign,
+        "probe": probe,
+        "models": {role: _spec_label(spec) for role, spec in models.items()},
+        "prompts": dict(prompts.sources),
+        "index": {"embedding_model": index.embedding_model, "chunks": len(index.chunks),
+                  "documents": len(index.documents())},
+        **(extra or {}),
+    }
+    (run / CONFIG).write_text(tomli_w.dumps(_drop_none(document)), encoding="utf-8")
+
+
+def _spec_label(spec: ModelSpec | None) -> str:
+    if spec is None:
+        return "bundled:smollm2-135m"
+    return spec if isinstance(spec, str) else model_label(spec)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -1,0 +1,62 @@
+"""Turn an accepted probe into a chat fine-tuning sample (which is also a preference pair)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+_CITATION_GROUP = re.compile(r"\s*[\[(]\s*P\d{1,3}(?:\s*[,;]\s*P\d{1,3})*\s*[\])]")
+
+
+def strip_citations(answer: str) -> str:
+    """Remove [P1]-style labels: they mean nothing to the student at training or test time."""
+    return re.sub(r"\s+([.,;:])", r"\1", _CITATION_GROUP.sub("", answer)).strip()
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    return asdict(value) if is_dataclass(value) else dict(value)
+
+
+def make_sample(values: dict[str, Any]) -> dict[str, Any]:
+    """The dataset line for an accepted probe's final state."""
+    rounds = [as_dict(r) for r in values["rounds"]]
+    chosen = next(r for r in rounds if r["number"] == values["best_round"])
+    seed = as_dict(values["seed"])
+    return {
+        "messages": [
+            {"role": "user", "content": chosen["question"]},
+            {"role": "assistant", "content": strip_citations(chosen["expert_answer"])},
+        ],
+        "meta": {
+            "probe_id": values["probe_id"],
+            "document": seed["document"],
+            "seed_passage": seed["id"],
+            "grounding_passages": chosen["grounding_passages"],
+            "grounded_by": chosen["grounding_method"],
+            "divergence": chosen["divergence"],
+            "scorer": chosen["scorer"],
+            "scores": chosen["scores"],
+            "round": chosen["number"],
+            "rounds": len(rounds),
+            "expert_answer": chosen["expert_answer"],
+            "student_answer": chosen["student_answer"],
+        },
+    }
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; a missing file is empty, a torn last line is skipped."""
+    file = Path(path)
+    if not file.exists():
+        return []
+    rows = []
+    for line in file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows

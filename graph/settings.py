@@ -1,0 +1,36 @@
+"""Settings of one probe: acceptance threshold, rounds, retrieval depth, scorer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..agents.divergence import SCORERS
+from ..agents.grounding import SIMILARITY_BAR
+
+
+@dataclass
+class ProbeSettings:
+    """How a probe runs and when it stops."""
+
+    threshold: float = 0.5  # accept when divergence >= threshold and the answer is grounded
+    max_rounds: int = 3  # rounds before a probe ends as exhausted
+    k: int = 4  # passages the expert sees (the seed passage always among them)
+    question_attempts: int = 3  # questioner tries per round before the probe fails
+    scorer: str = "combined"  # combined | judge | embedding | verdict
+    grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
+    embedding_model: str | None = None  # for scorers when the retriever has no embedder
+    seed: int = 0  # base seed for retries that sample
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, not {self.threshold}")
+        if self.max_rounds < 1:
+            raise ValueError(f"max_rounds must be at least 1, not {self.max_rounds}")
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, not {self.k}")
+        if self.question_attempts < 1:
+            raise ValueError(f"question_attempts must be at least 1, not {self.question_attempts}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer '{self.scorer}' (choose from {', '.join(SCORERS)})")
+        if not 0.0 < self.grounding_bar <= 1.0:
+            raise ValueError(f"grounding_bar must be in (0, 1], not {self.grounding_bar}")

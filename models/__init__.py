@@ -1,0 +1,11 @@
+"""Model specs: `bundled:`, `hf:`, `openai:` and init_chat_model strings to LangChain chat models."""
+
+from .bundled import DEFAULT_MODEL_SPEC, bundled_checkpoint, cache_dir, find_gguf
+from .errors import ModelError
+from .local_chat import LocalChatModel, LocalEngine, engine_for
+from .specs import ModelSpec, load_chat_model, model_label
+
+__all__ = [
+    "DEFAULT_MODEL_SPEC", "LocalChatModel", "LocalEngine", "ModelError", "ModelSpec",
+    "bundled_checkpoint", "cache_dir", "engine_for", "find_gguf", "load_chat_model", "model_label",
+]

@@ -1,0 +1,254 @@
+"""A LangChain chat model over a local transformers checkpoint, with micro-batched generation."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+
+from .errors import ModelError
+
+_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Settings that must be equal for two requests to share one `generate` call."""
+
+    max_new_tokens: int
+    temperature: float
+    top_p: float
+    repetition_penalty: float
+    seed: int
+
+
+@dataclass
+class Completion:
+    """One generated reply with its token counts."""
+
+    text: str
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str
+
+
+@dataclass
+class _Request:
+    chat: list[dict[str, str]]
+    params: GenerationParams
+    future: Future = field(default_factory=Future)
+
+
+class LocalEngine:
+    """Owns one loaded checkpoint and a worker that batches requests arriving close together.
+
+    Requests that arrive within `window_seconds` of the first one (up to `max_batch_size`)
+    run as one left-padded `generate` call, so concurrent callers share the model.
+    """
+
+    def __init__(self, model_path: str, *, max_batch_size: int = 8, window_seconds: float = 0.05,
+                 max_input_tokens: int = 4096):
+        self.model_path = model_path
+        self.max_batch_size = max_batch_size
+        self.window_seconds = window_seconds
+        self.max_input_tokens = max_input_tokens
+        self.generate_calls = 0
+        self.load_seconds = 0.0
+        self._model = None
+        self._tokenizer = None
+        self._queue: queue.Queue[_Request] = queue.Queue()
+        self._start_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+
+    def submit(self, chat: list[dict[str, str]], params: GenerationParams) -> Future:
+        """Queue one chat for generation; the future resolves to a Completion."""
+        self._ensure_worker()
+        request = _Request(chat, params)
+        self._queue.put(request)
+        return request.future
+
+    def generate(self, chats: list[list[dict[str, str]]], params: GenerationParams) -> list[Completion]:
+        """Generate replies for several chats in one batched call (left padding)."""
+        import torch
+
+        model, tokenizer = self._load()
+        texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
+                 for c in chats]
+        encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
+                            max_length=self.max_input_tokens, add_special_tokens=False)
+        sampling = params.temperature > 0
+        options: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": sampling,
+                                   "repetition_penalty": params.repetition_penalty,
+                                   "pad_token_id": tokenizer.pad_token_id}
+        if sampling:
+            options.update(temperature=params.temperature, top_p=params.top_p)
+            torch.manual_seed(params.seed)
+        else:
+            # Greedy: clear sampling defaults a checkpoint's generation_config may carry.
+            options.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            output = model.generate(**encoded, **options)
+        self.generate_calls += 1
+        prompt_width = encoded["input_ids"].shape[1]
+        eos_ids = _eos_ids(model, tokenizer)
+        completions = []
+        for row, mask in zip(output[:, prompt_width:], encoded["attention_mask"]):
+            tokens = row.tolist()
+            stop_at = next((i for i, t in enumerate(tokens) if t in eos_ids), None)
+            kept = tokens if stop_at is None else tokens[:stop_at]
+            completions.append(Completion(
+                text=tokenizer.decode(kept, skip_special_tokens=True).strip(),
+                input_tokens=int(mask.sum()),
+                output_tokens=len(kept) + (0 if stop_at is None else 1),
+                finish_reason="length" if stop_at is None else "stop",
+            ))
+        return completions
+
+    def _load(self):
+        if self._model is None:
+            with self._start_lock:
+                if self._model is None:
+                    self._model, self._tokenizer = self._load_checkpoint()
+        return self._model, self._tokenizer
+
+    def _load_checkpoint(self):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        started = time.perf_counter()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+            model = AutoModelForCausalLM.from_pretrained(self.model_path)
+        except (OSError, ValueError) as error:
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise ModelError(f"cannot load model '{self.model_path}': {first_line}") from None
+        if tokenizer.chat_template is None:
+            raise ModelError(f"model '{self.model_path}' has no chat template")
+        tokenizer.padding_side = "left"
+        tokenizer.truncation_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model.eval()
+        self.load_seconds = time.perf_counter() - started
+        return model, tokenizer
+
+    def _ensure_worker(self) -> None:
+        if self._worker is None:
+            with self._start_lock:
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._serve, daemon=True,
+                                                    name=f"advqa-generate-{self.model_path}")
+                    self._worker.start()
+
+    def _serve(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + self.window_seconds
+            while len(batch) < self.max_batch_size:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(self._queue.get(timeout=remaining))
+                except queue.Empty:
+                    break
+            groups: dict[GenerationParams, list[_Request]] = {}
+            for request in batch:
+                groups.setdefault(request.params, []).append(request)
+            for params, requests in groups.items():
+                try:
+                    results = self.generate([r.chat for r in requests], params)
+                except BaseException as error:  # noqa: B036 - hand every failure to the callers
+                    for request in requests:
+                        request.future.set_exception(error)
+                else:
+                    for request, result in zip(requests, results):
+                        request.future.set_result(result)
+
+
+def _eos_ids(model, tokenizer) -> set[int]:
+    ids = model.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
+    if tokenizer.eos_token_id is not None:
+        ids.add(tokenizer.eos_token_id)
+    return ids
+
+
+_engines: dict[str, LocalEngine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine_for(model_path: str) -> LocalEngine:
+    """One engine per checkpoint per process, so four roles on one model load it once."""
+    with _engines_lock:
+        if model_path not in _engines:
+            _engines[model_path] = LocalEngine(model_path)
+        return _engines[model_path]
+
+
+class LocalChatModel(BaseChatModel):
+    """Chat model over a transformers checkpoint: its chat template, greedy unless told otherwise.
+
+    Concurrent calls are micro-batched by a shared LocalEngine. Pass `temperature`, `seed`
+    or `max_new_tokens` per call to override the defaults below.
+    """
+
+    model_path: str
+    model_label: str = ""
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 0.95
+    repetition_penalty: float = 1.1
+    seed: int = 0
+    engine: Any = Field(default=None, exclude=True)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.engine is None:
+            self.engine = engine_for(self.model_path)
+        if not self.model_label:
+            self.model_label = self.model_path
+
+    @property
+    def _llm_type(self) -> str:
+        return "advqa-transformers"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": self.model_label, "temperature": self.temperature,
+                "max_new_tokens": self.max_new_tokens, "seed": self.seed}
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        params = GenerationParams(
+            max_new_tokens=int(kwargs.get("max_new_tokens", self.max_new_tokens)),
+            temperature=float(kwargs.get("temperature", self.temperature) or 0.0),
+            top_p=float(kwargs.get("top_p", self.top_p)),
+            repetition_penalty=float(kwargs.get("repetition_penalty", self.repetition_penalty)),
+            seed=int(kwargs.get("seed", self.seed)),
+        )
+        chat = [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+        completion: Completion = self.engine.submit(chat, params).result()
+        text = _cut_at_stop(completion.text, stop)
+        message = AIMessage(
+            content=text,
+            usage_metadata={"input_tokens": completion.input_tokens,
+                            "output_tokens": completion.output_tokens,
+                            "total_tokens": completion.input_tokens + completion.output_tokens},
+            response_metadata={"model_name": self.model_label,
+                               "finish_reason": completion.finish_reason},
+        )
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+
+def _cut_at_stop(text: str, stop: list[str] | None) -> str:
+    for marker in stop or []:
+        if marker and marker in text:
+            text = text[: text.index(marker)]
+    return text

@@ -1,0 +1,5 @@
+"""The one exception type the retrieval package raises for user-facing problems."""
+
+
+class RetrievalError(Exception):
+    """A problem the user can fix (bad folder, corrupt index, missing package); one-line message."""

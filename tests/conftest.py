@@ -1,0 +1,55 @@
+"""Shared fixtures: the real bundled embedder, a tiny contract corpus and its index."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from advqa.retrieval import Embedder, build_index, load_index
+
+CORPUS = {
+    "lease.md": (
+        "# Equipment Lease\n\n"
+        "1. Term. The lease starts on 1 March 2025 and runs for thirty-six months.\n\n"
+        "2. Early termination. The Lessee may end the lease after month twelve by giving ninety "
+        "days' written notice and paying a fee equal to three monthly instalments, except "
+        "where the Lessor is in material breach, in which case no fee is payable.\n\n"
+        "3. Maintenance. The Lessor maintains the equipment at its own cost, but the Lessee pays "
+        "for repairs caused by misuse.\n"
+    ),
+    "services.md": (
+        "# Services Agreement\n\n"
+        "1. Fees. The Client pays 12,000 euros per quarter, invoiced in advance.\n\n"
+        "2. Liability cap. Each party's liability is capped at the fees paid in the twelve months "
+        "before the claim. The cap does not apply to breaches of confidentiality or to "
+        "indemnities under Section 5.\n\n"
+        "3. Confidentiality survives termination for five years.\n"
+    ),
+}
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    for name, text in CORPUS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def small_index(corpus_dir, embedder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("index")
+    build_index(corpus_dir, out, embedder=embedder, max_tokens=60, overlap_tokens=10)
+    return load_index(out, embedder=embedder)
+
+
+def scripted(*responses: str) -> FakeListChatModel:
+    """A chat model that replies with `responses` in order (and then cycles)."""
+    return FakeListChatModel(responses=list(responses))
