@@ -112,73 +112,79 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
     seeds = plan_seeds(index, settings.seeds, settings.seeds_per_document)
     tracer = JsonlTracer(run / TRACES)
     checkpointer = open_checkpointer(run / CHECKPOINTS)
-    dataset = run / DATASET
-    written = {s["meta"]["probe_id"] for s in read_jsonl(dataset)}
-    written |= {s["meta"]["probe_id"] for s in read_jsonl(run / DUPLICATES)}
-    lock = threading.Lock()
-    app = None
-    calls_before = _count_calls(run / TRACES)
-    finished: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
-    pending = []
-    for chunk in seeds:
-        values = _final_values(checkpointer, chunk.id)
-        if values is not None:
-            finished[chunk.id] = values
-            _append_sample(dataset, values, written, lock)
-        else:
-            pending.append(chunk)
-    if progress:
-        progress("start", {"total": len(seeds), "done": len(seeds) - len(pending)})
-    if pending:
-        loaded = {role: load_chat_model(spec) for role, spec in models.items()}
-        graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
-                                  settings=settings.probe, prompts=prompts, tracer=tracer,
-                                  embedder=index.embedder, **loaded)
-        app = graph.compile(checkpointer=checkpointer)
-        accepted_by_document = _accepted_questions(dataset)
+    try:
+        dataset = run / DATASET
+        written = {s["meta"]["probe_id"] for s in read_jsonl(dataset)}
+        written |= {s["meta"]["probe_id"] for s in read_jsonl(run / DUPLICATES)}
+        lock = threading.Lock()
+        app = None
+        calls_before = _count_calls(run / TRACES)
+        finished: dict[str, dict[str, Any]] = {}
+        errors: dict[str, str] = {}
+        pending = []
+        for chunk in seeds:
+            values = _final_values(checkpointer, chunk.id)
+            if values is not None:
+                finished[chunk.id] = values
+                _append_sample(dataset, values, written, lock)
+            else:
+                pending.append(chunk)
+        if progress:
+            progress("start", {"total": len(seeds), "done": len(seeds) - len(pending)})
+        if pending:
+            loaded = {role: load_chat_model(spec) for role, spec in models.items()}
+            graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
+                                      settings=settings.probe, prompts=prompts, tracer=tracer,
+                                      embedder=index.embedder, **loaded)
+            app = graph.compile(checkpointer=checkpointer)
+            accepted_by_document = _accepted_questions(dataset)
 
-        def work(chunk: Chunk) -> tuple[str, dict | None, str]:
-            config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
-                      "recursion_limit": 10 * settings.probe.max_rounds + 10}
+            def work(chunk: Chunk) -> tuple[str, dict | None, str]:
+                config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
+                          "recursion_limit": 10 * settings.probe.max_rounds + 10}
+                try:
+                    if app.get_state(config).next:
+                        app.invoke(None, config)  # resume a probe interrupted mid-way
+                    else:
+                        with lock:
+                            accepted = list(accepted_by_document.get(chunk.document, []))
+                        app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
+                                              guidance=settings.guidance,
+                                              accepted_questions=accepted), config)
+                    return chunk.id, _values(app.get_state(config)), ""
+                except Exception as error:  # a probe that errors is retried on the next resume
+                    reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+                    tracer.record({"kind": "probe_error", "probe": chunk.id, "error": reason})
+                    return chunk.id, None, reason
+
+            pool = ThreadPoolExecutor(max_workers=settings.concurrency)
             try:
-                if app.get_state(config).next:
-                    app.invoke(None, config)  # resume a probe interrupted mid-way
-                else:
-                    with lock:
-                        accepted = list(accepted_by_document.get(chunk.document, []))
-                    app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
-                                          guidance=settings.guidance,
-                                          accepted_questions=accepted), config)
-                return chunk.id, _values(app.get_state(config)), ""
-            except Exception as error:  # a probe that errors is retried on the next resume
-                reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-                tracer.record({"kind": "probe_error", "probe": chunk.id, "error": reason})
-                return chunk.id, None, reason
-
-        with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:
-            futures = [pool.submit(work, chunk) for chunk in pending]
-            for future in as_completed(futures):
-                probe_id, values, error = future.result()
-                if values is not None:
-                    finished[probe_id] = values
-                    if values["outcome"] == "accepted":
-                        sample = _append_sample(dataset, values, written, lock)
-                        if sample:
-                            with lock:
-                                accepted_by_document.setdefault(sample["meta"]["document"], []) \
-                                    .append(sample["messages"][0]["content"])
-                else:
-                    errors[probe_id] = error
-                if progress:
-                    progress("probe", {"probe": probe_id,
-                                      "outcome": (values or {}).get("outcome", "error")})
-    deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
-    stats = compute_stats(
-        run, seeds=[c.id for c in seeds], finished=finished, errors=errors, calls_before=calls_before,
-        wall_seconds=time.perf_counter() - started,
-    )
-    checkpointer.conn.close()
+                futures = [pool.submit(work, chunk) for chunk in pending]
+                for future in as_completed(futures):
+                    probe_id, values, error = future.result()
+                    if values is not None:
+                        finished[probe_id] = values
+                        if values["outcome"] == "accepted":
+                            sample = _append_sample(dataset, values, written, lock)
+                            if sample:
+                                with lock:
+                                    accepted_by_document.setdefault(sample["meta"]["document"], []) \
+                                        .append(sample["messages"][0]["content"])
+                    else:
+                        errors[probe_id] = error
+                    if progress:
+                        progress("probe", {"probe": probe_id,
+                                          "outcome": (values or {}).get("outcome", "error")})
+            finally:
+                # On an interrupt, probes not yet started are cancelled; running ones finish.
+                pool.shutdown(wait=True, cancel_futures=True)
+        deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
+        stats = compute_stats(
+            run, seeds=[c.id for c in seeds], finished=finished, errors=errors, calls_before=calls_before,
+            wall_seconds=time.perf_counter() - started,
+        )
+    finally:
+        checkpointer.conn.close()
     return stats
 
 

@@ -69,13 +69,13 @@ class Embedder:
             return self._model
 
     def _load(self) -> SentenceTransformer:
-        from sentence_transformers import SentenceTransformer
-
         if self.name.startswith("bundled:"):
             # A local folder needs no network; local_files_only makes sure none is attempted.
             source, options = str(bundled_model_path(self.name)), {"local_files_only": True}
         else:
             source, options = self.name, {}
+        from sentence_transformers import SentenceTransformer  # slow import, so only when needed
+
         try:
             return SentenceTransformer(source, device=self.device, **options)
         except Exception as exc:  # hub, OS and config errors all mean "cannot load this model"
