@@ -1,1 +1,13 @@
-"""placeholder"""
+"""advqa: adversarial question generation for domain adaptation (public API)."""
+
+from .agents import ListTracer, PromptSet, load_prompts
+from .graph import ProbeSettings, ProbeState, RoundRecord, build_probe_graph
+from .graph.campaign import CampaignSettings, plan_seeds, run_campaign
+from .models import load_chat_model
+from .retrieval import Embedder, IndexRetriever, VectorIndex, build_index, load_index
+
+__all__ = [
+    "CampaignSettings", "Embedder", "IndexRetriever", "ListTracer", "ProbeSettings", "ProbeState",
+    "PromptSet", "RoundRecord", "VectorIndex", "build_index", "build_probe_graph", "load_chat_model",
+    "load_index", "load_prompts", "plan_seeds", "run_campaign",
+]

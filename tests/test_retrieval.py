@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from langchain_core.documents import Document as LangChainDocument
+
 from advqa.retrieval import (
     DEFAULT_EMBEDDING_MODEL,
     Document,
@@ -27,7 +29,6 @@ from advqa.retrieval import (
     passage_from_document,
 )
 from advqa.retrieval.documents import sha256_of
-from langchain_core.documents import Document as LangChainDocument
 
 NDA_TEXT = (
     "Mutual non-disclosure agreement.\n\n"
