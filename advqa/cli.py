@@ -127,7 +127,7 @@ def demo(
 
     index_dir = out_dir / "index"
     do_index(EXAMPLES_DIR, index_dir)
-    settings = _campaign_settings(seeds=seeds, seeds_per_document=None, concurrency=2,
+    settings = _campaign_settings(seeds=seeds, seeds_per_document=None, concurrency=3,
                                   dedup_threshold=0.92, guidance="", threshold=0.5,
                                   max_rounds=max_rounds, scorer="combined", k=4)
     models = resolve_models({}, {}, None)

@@ -35,8 +35,10 @@ class CallResult:
 
 
 def invoke_model(role: str, model: BaseChatModel, prompt: str, ctx: CallContext, *,
-                 attempt: int = 1, **options: Any) -> CallResult:
+                 attempt: int = 1, max_tokens: int | None = None, **options: Any) -> CallResult:
     """Send one user prompt to `model` as `role` and record the call in the trace."""
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
     config: RunnableConfig = dict(ctx.config or {})
     config["metadata"] = {**config.get("metadata", {}), "advqa_role": role,
                           "advqa_probe": ctx.probe_id, "advqa_round": ctx.round}

@@ -25,7 +25,7 @@ class CriticResult:
 
 def judge_answers(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, question: str,
                   student_answer: str, expert_answer: str, passages: Sequence[Passage],
-                  base_seed: int = 0) -> CriticResult:
+                  base_seed: int = 0, max_tokens: int | None = None) -> CriticResult:
     """Ask the critic for a verdict; one retry (sampling) when the reply cannot be parsed."""
     prompt = prompts.render("critic", question=question, student_answer=student_answer,
                             expert_answer=expert_answer, passages=format_passages(passages))
@@ -33,7 +33,8 @@ def judge_answers(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *,
     for attempt in (1, 2):
         options = {} if attempt == 1 else {"temperature": RETRY_TEMPERATURE,
                                            "seed": base_seed + 7919 + ctx.round}
-        raw = invoke_model("critic", model, prompt, ctx, attempt=attempt, **options).text
+        raw = invoke_model("critic", model, prompt, ctx, attempt=attempt, max_tokens=max_tokens,
+                           **options).text
         verdict = parse_verdict(raw)
         if verdict.parsed_with != "none":
             return CriticResult(verdict, raw, attempt)

@@ -13,6 +13,6 @@ from .prompts import PromptSet
 
 
 def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, question: str,
-                     passages: Sequence[Passage]) -> CallResult:
+                     passages: Sequence[Passage], max_tokens: int | None = None) -> CallResult:
     prompt = prompts.render("expert", question=question, passages=format_passages(passages))
-    return invoke_model("expert", model, prompt, ctx)
+    return invoke_model("expert", model, prompt, ctx, max_tokens=max_tokens)

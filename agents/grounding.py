@@ -12,8 +12,10 @@ from ..retrieval import Passage
 from .passages import passage_label
 
 # An answer that cites nothing is grounded when one of its sentences has at least this cosine
-# similarity (all-MiniLM-L6-v2) with a passage it was given; see README "Grounding".
-SIMILARITY_BAR = 0.6
+# similarity (all-MiniLM-L6-v2) with a sentence of a passage it was given. Measured on the
+# example contracts: reworded passage sentences score 0.69 or more (5th percentile), generic
+# legal answers against their own nearest passages mostly 0.37-0.56. See README "Grounding".
+SIMILARITY_BAR = 0.65
 MIN_ANSWER_WORDS = 3
 _CITATION = re.compile(r"\b(?:P|passage\s*)(\d{1,3})\b", re.IGNORECASE)
 _ABSTAIN = re.compile(r"not\s+answerable", re.IGNORECASE)
@@ -53,17 +55,27 @@ def check_grounding(answer: str, passages: Sequence[Passage], embedder,
     valid, fabricated = cited_labels(answer, len(passages))
     if valid:
         return Grounding(True, "citation", [passages[i].id for i in valid], 1.0, fabricated)
-    sentences = [s for s in re.split(r"(?<=[.!?;])\s+", answer.strip()) if len(s.split()) >= 3]
-    vectors = embedder.encode([p.text for p in passages] + (sentences or [answer]))
-    passage_vectors, sentence_vectors = vectors[: len(passages)], vectors[len(passages):]
-    similarity = sentence_vectors @ passage_vectors.T  # sentences x passages
-    best_per_passage = similarity.max(axis=0)
+    answer_sentences = sentences_of(answer) or [answer]
+    passage_sentences = [(i, sentence) for i, p in enumerate(passages) for sentence in sentences_of(p.text)]
+    if not passage_sentences:
+        return Grounding(False, "unsupported", [], 0.0, fabricated)
+    vectors = embedder.encode(answer_sentences + [sentence for _, sentence in passage_sentences])
+    similarity = vectors[: len(answer_sentences)] @ vectors[len(answer_sentences):].T
+    best_per_sentence = similarity.max(axis=0)
+    best_per_passage = np.zeros(len(passages))
+    for (position, _), value in zip(passage_sentences, best_per_sentence):
+        best_per_passage[position] = max(best_per_passage[position], value)
     best = float(best_per_passage.max())
     if best >= bar:
         order = np.argsort(-best_per_passage)
         ids = [passages[i].id for i in order if best_per_passage[i] >= bar]
         return Grounding(True, "similarity", ids, best, fabricated)
     return Grounding(False, "unsupported", [], best, fabricated)
+
+
+def sentences_of(text: str) -> list[str]:
+    """Sentences (or lines) of three words or more."""
+    return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text) if len(s.split()) >= 3]
 
 
 def labels_for(passages: Sequence[Passage]) -> dict[str, str]:

@@ -27,7 +27,7 @@ class QuestionAttempt:
 def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, seed: Passage,
                  guidance: str = "", feedback: str = "", accepted_questions: list[str] = (),
                  previous_questions: list[str] = (), attempts: int = 3,
-                 base_seed: int = 0) -> QuestionAttempt:
+                 base_seed: int = 0, max_tokens: int | None = None) -> QuestionAttempt:
     """Ask for a question, validating it by code; retry with a varied seed up to `attempts` times."""
     prompt = prompts.render(
         "questioner",
@@ -43,7 +43,8 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
         # The first try uses the model's defaults (greedy for local models); retries sample.
         options = {} if attempt == 1 else {"temperature": RETRY_TEMPERATURE,
                                            "seed": base_seed + 1000 * attempt + ctx.round}
-        result = invoke_model("questioner", model, prompt, ctx, attempt=attempt, **options)
+        result = invoke_model("questioner", model, prompt, ctx, attempt=attempt,
+                              max_tokens=max_tokens, **options)
         tokens_in += result.input_tokens
         tokens_out += result.output_tokens
         question, why = extract_question(result.text, [*previous_questions, *accepted_questions])

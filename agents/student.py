@@ -9,5 +9,6 @@ from .prompts import PromptSet
 
 
 def answer_as_student(model: BaseChatModel, prompts: PromptSet, ctx: CallContext,
-                      question: str) -> CallResult:
-    return invoke_model("student", model, prompts.render("student", question=question), ctx)
+                      question: str, max_tokens: int | None = None) -> CallResult:
+    return invoke_model("student", model, prompts.render("student", question=question), ctx,
+                        max_tokens=max_tokens)

@@ -79,6 +79,7 @@ def questioner(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) ->
         feedback=state.feedback, accepted_questions=state.accepted_questions,
         previous_questions=[r.question for r in state.rounds],
         attempts=deps.settings.question_attempts, base_seed=deps.settings.seed,
+        max_tokens=deps.settings.max_tokens["questioner"],
     )
     if attempt.question is None:
         deps.tracer.record({"kind": "probe_failed", "probe": state.probe_id, "round": number,
@@ -91,7 +92,7 @@ def questioner(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) ->
 def student(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
     """The student answers the bare question."""
     result = answer_as_student(deps.student, deps.prompts, _context(state, deps, config),
-                               state.question)
+                               state.question, deps.settings.max_tokens["student"])
     return {"student_answer": result.text}
 
 
@@ -106,7 +107,7 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                         "passages": labels_for(passages),
                         "seconds": round(time.perf_counter() - started, 4)})
     result = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
-                              state.question, passages)
+                              state.question, passages, deps.settings.max_tokens["expert"])
     return {"expert_answer": result.text, "passages": passages}
 
 
@@ -116,7 +117,7 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
     judged = judge_answers(deps.critic, deps.prompts, ctx, question=state.question,
                            student_answer=state.student_answer,
                            expert_answer=state.expert_answer, passages=state.passages,
-                           base_seed=deps.settings.seed)
+                           base_seed=deps.settings.seed, max_tokens=deps.settings.max_tokens["critic"])
     verdict = judged.verdict
     grounding = check_grounding(state.expert_answer, state.passages, deps.embedder,
                                 deps.settings.grounding_bar)

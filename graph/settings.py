@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..agents.divergence import SCORERS
 from ..agents.grounding import SIMILARITY_BAR
+
+# Reply budgets per role: a question is short; answers and verdicts need a few sentences.
+MAX_TOKENS = {"questioner": 80, "student": 160, "expert": 192, "critic": 160}
 
 
 @dataclass
@@ -20,6 +23,7 @@ class ProbeSettings:
     grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
     embedding_model: str | None = None  # for scorers when the retriever has no embedder
     seed: int = 0  # base seed for retries that sample
+    max_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_TOKENS))  # reply budget per role
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -32,5 +36,9 @@ class ProbeSettings:
             raise ValueError(f"question_attempts must be at least 1, not {self.question_attempts}")
         if self.scorer not in SCORERS:
             raise ValueError(f"unknown scorer '{self.scorer}' (choose from {', '.join(SCORERS)})")
+        unknown = set(self.max_tokens) - set(MAX_TOKENS)
+        if unknown:
+            raise ValueError(f"max_tokens names an unknown role: {sorted(unknown)[0]}")
+        self.max_tokens = {**MAX_TOKENS, **self.max_tokens}
         if not 0.0 < self.grounding_bar <= 1.0:
             raise ValueError(f"grounding_bar must be in (0, 1], not {self.grounding_bar}")

@@ -21,13 +21,17 @@ _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Settings that must be equal for two requests to share one `generate` call."""
+    """How to generate one reply."""
 
     max_new_tokens: int
     temperature: float
     top_p: float
     repetition_penalty: float
     seed: int
+
+    def batch_key(self) -> tuple:
+        """Requests with equal keys share a `generate` call; each keeps its own token budget."""
+        return (self.temperature, self.top_p, self.repetition_penalty, self.seed)
 
 
 @dataclass
@@ -75,8 +79,14 @@ class LocalEngine:
         self._queue.put(request)
         return request.future
 
-    def generate(self, chats: list[list[dict[str, str]]], params: GenerationParams) -> list[Completion]:
-        """Generate replies for several chats in one batched call (left padding)."""
+    def generate(self, chats: list[list[dict[str, str]]], params: GenerationParams,
+                 budgets: list[int] | None = None) -> list[Completion]:
+        """Generate replies for several chats in one batched call (left padding).
+
+        `budgets` gives each chat its own max_new_tokens (default: params.max_new_tokens);
+        the call runs to the largest and cuts each reply to its own budget.
+        """
+        budgets = budgets or [params.max_new_tokens] * len(chats)
         import torch
 
         model, tokenizer = self._load()
@@ -85,7 +95,7 @@ class LocalEngine:
         encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                             max_length=self.max_input_tokens, add_special_tokens=False)
         sampling = params.temperature > 0
-        options: dict[str, Any] = {"max_new_tokens": params.max_new_tokens, "do_sample": sampling,
+        options: dict[str, Any] = {"max_new_tokens": max(budgets), "do_sample": sampling,
                                    "repetition_penalty": params.repetition_penalty,
                                    "pad_token_id": tokenizer.pad_token_id}
         if sampling:
@@ -100,8 +110,8 @@ class LocalEngine:
         prompt_width = encoded["input_ids"].shape[1]
         eos_ids = _eos_ids(model, tokenizer)
         completions = []
-        for row, mask in zip(output[:, prompt_width:], encoded["attention_mask"]):
-            tokens = row.tolist()
+        for row, mask, budget in zip(output[:, prompt_width:], encoded["attention_mask"], budgets):
+            tokens = row.tolist()[:budget]
             stop_at = next((i for i, t in enumerate(tokens) if t in eos_ids), None)
             kept = tokens if stop_at is None else tokens[:stop_at]
             completions.append(Completion(
@@ -159,12 +169,13 @@ class LocalEngine:
                     batch.append(self._queue.get(timeout=remaining))
                 except queue.Empty:
                     break
-            groups: dict[GenerationParams, list[_Request]] = {}
+            groups: dict[tuple, list[_Request]] = {}
             for request in batch:
-                groups.setdefault(request.params, []).append(request)
-            for params, requests in groups.items():
+                groups.setdefault(request.params.batch_key(), []).append(request)
+            for requests in groups.values():
                 try:
-                    results = self.generate([r.chat for r in requests], params)
+                    results = self.generate([r.chat for r in requests], requests[0].params,
+                                            [r.params.max_new_tokens for r in requests])
                 except BaseException as error:  # noqa: B036 - hand every failure to the callers
                     for request in requests:
                         request.future.set_exception(error)
@@ -197,7 +208,7 @@ class LocalChatModel(BaseChatModel):
     """Chat model over a transformers checkpoint: its chat template, greedy unless told otherwise.
 
     Concurrent calls are micro-batched by a shared LocalEngine. Pass `temperature`, `seed`
-    or `max_new_tokens` per call to override the defaults below.
+    or `max_tokens` (alias `max_new_tokens`) per call to override the defaults below.
     """
 
     model_path: str
@@ -227,7 +238,8 @@ class LocalChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         params = GenerationParams(
-            max_new_tokens=int(kwargs.get("max_new_tokens", self.max_new_tokens)),
+            max_new_tokens=int(kwargs.get("max_tokens") or kwargs.get("max_new_tokens")
+                               or self.max_new_tokens),
             temperature=float(kwargs.get("temperature", self.temperature) or 0.0),
             top_p=float(kwargs.get("top_p", self.top_p)),
             repetition_penalty=float(kwargs.get("repetition_penalty", self.repetition_penalty)),
