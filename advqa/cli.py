@@ -32,7 +32,7 @@ def _quiet_libraries() -> None:
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+                    TimeElapsedColumn(), console=console, transient=True)
 
 
 def do_index(docs: Path, index_dir: Path, *, embedding_model: str | None = None,
@@ -127,9 +127,10 @@ def demo(
 
     index_dir = out_dir / "index"
     do_index(EXAMPLES_DIR, index_dir)
+    # Three passages per expert prompt keep the CPU prefill of the bundled model short.
     settings = _campaign_settings(seeds=seeds, seeds_per_document=None, concurrency=3,
                                   dedup_threshold=0.92, guidance="", threshold=0.5,
-                                  max_rounds=max_rounds, scorer="combined", k=4)
+                                  max_rounds=max_rounds, scorer="combined", k=3)
     models = resolve_models({}, {}, None)
     run_generate(out_dir / "run", index_dir=index_dir, docs=None, settings=settings, models=models,
                  prompts_dir=None)
@@ -204,10 +205,10 @@ def main() -> None:
     try:
         app()
     except (ConfigError, ModelError, PromptError, RetrievalError) as error:
-        console.print(f"[red]advqa: error:[/red] {error}", highlight=False)
+        print(f"advqa: error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        console.print("advqa: interrupted; run the same command again to resume")
+        print("advqa: interrupted; run the same command again to resume", file=sys.stderr)
         sys.exit(130)
 
 
