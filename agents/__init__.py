@@ -2,7 +2,14 @@
 
 from .calls import CallContext, CallResult, invoke_model
 from .critic import CriticResult, fallback_feedback, judge_answers
-from .divergence import SCORERS, combine, embedding_divergence, leading_verdict, verdict_divergence
+from .divergence import (
+    SCORERS,
+    combine,
+    embedding_divergence,
+    facts_divergence,
+    leading_verdict,
+    verdict_divergence,
+)
 from .errors import PromptError
 from .expert import answer_as_expert
 from .grounding import SIMILARITY_BAR, Grounding, check_grounding, cited_labels
@@ -18,7 +25,8 @@ __all__ = [
     "CriticResult", "Grounding", "JsonlTracer", "ListTracer", "NullTracer", "PromptError",
     "PromptSet", "QuestionAttempt", "Tracer", "Verdict", "answer_as_expert", "answer_as_student",
     "ask_question", "check_grounding", "cited_labels", "combine", "embedding_divergence",
-    "export_prompts", "extract_question", "fallback_feedback", "invoke_model", "judge_answers",
+    "export_prompts", "extract_question", "facts_divergence", "fallback_feedback", "invoke_model",
+    "judge_answers",
     "leading_verdict", "load_prompts", "parse_score", "parse_verdict", "read_traces",
     "verdict_divergence",
 ]

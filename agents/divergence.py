@@ -6,9 +6,11 @@ import re
 
 import numpy as np
 
-SCORERS = ("combined", "judge", "embedding", "verdict")
+from .questions import specific_words
+
+SCORERS = ("combined", "judge", "embedding", "verdict", "facts")
 # Weights of the default "combined" scorer: a weighted mean over the scores available.
-WEIGHTS = {"judge": 2.0, "embedding": 1.0, "verdict": 1.0}
+WEIGHTS = {"judge": 2.0, "embedding": 1.0, "verdict": 1.0, "facts": 1.0}
 
 _VERDICT = re.compile(r"^\W*(yes|no|true|false|\(?[a-e]\))(?=\W|$)", re.IGNORECASE)
 _CHOICE = re.compile(r"^\(?([a-e])\)$", re.IGNORECASE)
@@ -41,10 +43,25 @@ def verdict_divergence(first: str, second: str) -> float | None:
     return 0.0 if a == b else 1.0
 
 
+def facts_divergence(question: str, student: str, expert: str, passages_text: str) -> float | None:
+    """Share of the facts the expert brought from the passages that the student's answer lacks.
+
+    The expert's facts are the specific words and numbers of its answer that occur in the
+    passages and not in the question ("40,000", "components"). None when it brought none.
+    Two answers can read alike (low embedding distance) and still differ in the one number
+    that matters; this scorer sees that.
+    """
+    brought = (specific_words(expert) - specific_words(question)) & specific_words(passages_text)
+    if not brought:
+        return None
+    return len(brought - specific_words(student)) / len(brought)
+
+
 def combine(scores: dict[str, float | None], scorer: str = "combined") -> tuple[float, str]:
     """Pick or combine scores; returns (divergence, what was used).
 
-    `combined` is the weighted mean of the available scores (judge 2, embedding 1, verdict 1).
+    `combined` is the weighted mean of the available scores (judge 2, embedding 1, verdict 1,
+    facts 1).
     A single named scorer that is unavailable falls back to `combined`, and says so.
     """
     if scorer not in SCORERS:

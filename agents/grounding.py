@@ -10,6 +10,7 @@ import numpy as np
 
 from ..retrieval import Passage
 from .passages import passage_label
+from .questions import specific_words
 
 # An answer that cites nothing is grounded when one of its sentences has at least this cosine
 # similarity (all-MiniLM-L6-v2) with a sentence of a passage it was given. Measured on the
@@ -46,8 +47,9 @@ def cited_labels(answer: str, count: int) -> tuple[list[int], list[str]]:
 
 
 def check_grounding(answer: str, passages: Sequence[Passage], embedder,
-                    bar: float = SIMILARITY_BAR) -> Grounding:
-    """Grounded when the answer cites given passages, else when it is similar enough to one."""
+                    bar: float = SIMILARITY_BAR, question: str = "") -> Grounding:
+    """Grounded when the answer cites given passages, else when one of its sentences is similar
+    enough to a passage sentence and it adds a passage word the question did not have."""
     if _ABSTAIN.search(answer):
         return Grounding(False, "abstained")
     if len(answer.split()) < MIN_ANSWER_WORDS or not passages:
@@ -56,17 +58,20 @@ def check_grounding(answer: str, passages: Sequence[Passage], embedder,
     if valid:
         return Grounding(True, "citation", [passages[i].id for i in valid], 1.0, fabricated)
     answer_sentences = sentences_of(answer) or [answer]
-    passage_sentences = [(i, sentence) for i, p in enumerate(passages) for sentence in sentences_of(p.text)]
+    passage_sentences = [(i, sentence) for i, p in enumerate(passages)
+                         for sentence in sentences_of(p.text)]
     if not passage_sentences:
         return Grounding(False, "unsupported", [], 0.0, fabricated)
     vectors = embedder.encode(answer_sentences + [sentence for _, sentence in passage_sentences])
     similarity = vectors[: len(answer_sentences)] @ vectors[len(answer_sentences):].T
-    best_per_sentence = similarity.max(axis=0)
     best_per_passage = np.zeros(len(passages))
-    for (position, _), value in zip(passage_sentences, best_per_sentence):
+    for (position, _), value in zip(passage_sentences, similarity.max(axis=0)):
         best_per_passage[position] = max(best_per_passage[position], value)
     best = float(best_per_passage.max())
-    if best >= bar:
+    # Restating the question is not support: the answer must also bring a specific word or
+    # number from the passages that the question did not already contain.
+    brought = specific_words(answer) - specific_words(question)
+    if best >= bar and brought & specific_words(" ".join(p.text for p in passages)):
         order = np.argsort(-best_per_passage)
         ids = [passages[i].id for i in order if best_per_passage[i] >= bar]
         return Grounding(True, "similarity", ids, best, fabricated)

@@ -47,7 +47,8 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
                               max_tokens=max_tokens, **options)
         tokens_in += result.input_tokens
         tokens_out += result.output_tokens
-        question, why = extract_question(result.text, [*previous_questions, *accepted_questions])
+        question, why = extract_question(result.text, [*previous_questions, *accepted_questions],
+                                         passage=seed.text)
         if question:
             return QuestionAttempt(question, "", attempt, tokens_in, tokens_out)
         reasons.append(f"attempt {attempt}: {why}")

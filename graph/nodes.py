@@ -20,6 +20,7 @@ from ..agents import (
     check_grounding,
     combine,
     embedding_divergence,
+    facts_divergence,
     fallback_feedback,
     judge_answers,
     verdict_divergence,
@@ -120,11 +121,13 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                            base_seed=deps.settings.seed, max_tokens=deps.settings.max_tokens["critic"])
     verdict = judged.verdict
     grounding = check_grounding(state.expert_answer, state.passages, deps.embedder,
-                                deps.settings.grounding_bar)
+                                deps.settings.grounding_bar, question=state.question)
     scores = {
         "judge": verdict.divergence,
         "embedding": embedding_divergence(deps.embedder, state.student_answer, state.expert_answer),
         "verdict": verdict_divergence(state.student_answer, state.expert_answer),
+        "facts": facts_divergence(state.question, state.student_answer, state.expert_answer,
+                                  " ".join(p.text for p in state.passages)),
     }
     divergence, scorer = combine(scores, deps.settings.scorer)
     feedback = verdict.feedback or fallback_feedback(state.student_answer, state.expert_answer)

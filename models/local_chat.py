@@ -59,8 +59,9 @@ class LocalEngine:
     """
 
     def __init__(self, model_path: str, *, max_batch_size: int = 8, window_seconds: float = 0.05,
-                 max_input_tokens: int = 4096):
+                 max_input_tokens: int = 4096, dtype: str = "auto"):
         self.model_path = model_path
+        self.dtype = dtype
         self.max_batch_size = max_batch_size
         self.window_seconds = window_seconds
         self.max_input_tokens = max_input_tokens
@@ -88,6 +89,7 @@ class LocalEngine:
         """
         budgets = budgets or [params.max_new_tokens] * len(chats)
         import torch
+        from transformers import LogitsProcessorList
 
         model, tokenizer = self._load()
         texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
@@ -95,9 +97,12 @@ class LocalEngine:
         encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
                             max_length=self.max_input_tokens, add_special_tokens=False)
         sampling = params.temperature > 0
+        prompt_width = encoded["input_ids"].shape[1]
         options: dict[str, Any] = {"max_new_tokens": max(budgets), "do_sample": sampling,
-                                   "repetition_penalty": params.repetition_penalty,
                                    "pad_token_id": tokenizer.pad_token_id}
+        if params.repetition_penalty != 1.0:
+            options["logits_processor"] = LogitsProcessorList(
+                [ReplyRepetitionPenalty(params.repetition_penalty, prompt_width)])
         if sampling:
             options.update(temperature=params.temperature, top_p=params.top_p)
             torch.manual_seed(params.seed)
@@ -107,7 +112,6 @@ class LocalEngine:
         with torch.inference_mode():
             output = model.generate(**encoded, **options)
         self.generate_calls += 1
-        prompt_width = encoded["input_ids"].shape[1]
         eos_ids = _eos_ids(model, tokenizer)
         completions = []
         for row, mask, budget in zip(output[:, prompt_width:], encoded["attention_mask"], budgets):
@@ -135,7 +139,8 @@ class LocalEngine:
         started = time.perf_counter()
         try:
             tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-            model = AutoModelForCausalLM.from_pretrained(self.model_path)
+            model = AutoModelForCausalLM.from_pretrained(self.model_path,
+                                                         dtype=resolve_dtype(self.dtype))
         except (OSError, ValueError) as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise ModelError(f"cannot load model '{self.model_path}': {first_line}") from None
@@ -184,6 +189,48 @@ class LocalEngine:
                         request.future.set_result(result)
 
 
+def resolve_dtype(name: str):
+    """"auto": bfloat16 on a CPU with native bf16 (AVX512-BF16 or AMX), else float32.
+
+    Measured on a 2-core AVX512-BF16 machine with the bundled 135M model, 40 greedy tokens
+    after a 931-token prompt, batch of 3: 6.0 s in bfloat16 against 10.4 s in float32.
+    """
+    import torch
+
+    if name != "auto":
+        try:
+            return getattr(torch, name)
+        except AttributeError:
+            raise ModelError(f"unknown dtype '{name}' (try auto, float32, bfloat16)") from None
+    if torch.cuda.is_available():
+        return torch.bfloat16
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.bfloat16 if native else torch.float32
+
+
+class ReplyRepetitionPenalty:
+    """Repetition penalty over the reply's own tokens only.
+
+    transformers' built-in penalty also counts the prompt, which stops a model from copying
+    words out of the passages it was given; here only looping within the reply is penalised.
+    """
+
+    def __init__(self, penalty: float, prompt_width: int):
+        self.penalty = penalty
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        reply = input_ids[:, self.prompt_width:]
+        if reply.shape[1] == 0:
+            return scores
+        seen = torch.gather(scores, 1, reply)
+        seen = torch.where(seen < 0, seen * self.penalty, seen / self.penalty)
+        return scores.scatter(1, reply, seen)
+
+
 def _eos_ids(model, tokenizer) -> set[int]:
     ids = model.generation_config.eos_token_id
     ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
@@ -196,12 +243,13 @@ _engines: dict[str, LocalEngine] = {}
 _engines_lock = threading.Lock()
 
 
-def engine_for(model_path: str) -> LocalEngine:
+def engine_for(model_path: str, dtype: str = "auto") -> LocalEngine:
     """One engine per checkpoint per process, so four roles on one model load it once."""
     with _engines_lock:
-        if model_path not in _engines:
-            _engines[model_path] = LocalEngine(model_path)
-        return _engines[model_path]
+        key = f"{model_path}|{dtype}"
+        if key not in _engines:
+            _engines[key] = LocalEngine(model_path, dtype=dtype)
+        return _engines[key]
 
 
 class LocalChatModel(BaseChatModel):
@@ -218,11 +266,12 @@ class LocalChatModel(BaseChatModel):
     top_p: float = 0.95
     repetition_penalty: float = 1.1
     seed: int = 0
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     engine: Any = Field(default=None, exclude=True)
 
     def model_post_init(self, context: Any) -> None:
         if self.engine is None:
-            self.engine = engine_for(self.model_path)
+            self.engine = engine_for(self.model_path, self.dtype)
         if not self.model_label:
             self.model_label = self.model_path
 

@@ -105,9 +105,9 @@ def test_resume_after_interrupt_between_probes(small_index, tmp_path):
 
 def test_near_duplicate_questions_are_dropped(small_index, tmp_path):
     same = {
-        "questioner": scripted("Question: Under this agreement, what is the notice period?"),
+        "questioner": scripted("Question: Under this agreement, what fee is payable on termination?"),
         "student": scripted("Thirty days."),
-        "expert": scripted("Ninety days' written notice [P1]."),
+        "expert": scripted("The fee depends on the clause [P1]."),
         "critic": scripted(CRITIC_HIGH),
     }
     # One repeated question: the questioner rejects repeats within a document, so the

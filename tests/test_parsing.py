@@ -10,6 +10,7 @@ from advqa.agents import (
     combine,
     embedding_divergence,
     extract_question,
+    facts_divergence,
     leading_verdict,
     load_prompts,
     parse_score,
@@ -84,6 +85,16 @@ def test_embedding_scorer(embedder):
     assert 0.5 < far <= 1.0
 
 
+def test_facts_scorer():
+    passages = "The minimum purchase is 40,000 components per contract year."
+    question = "What is the minimum purchase per contract year?"
+    expert = "The minimum purchase is 40,000 components."
+    assert facts_divergence(question, "It is 10,000 units.", expert, passages) == 1.0
+    assert facts_divergence(question, "40,000 components.", expert, passages) == 0.0
+    assert facts_divergence(question, "40,000.", expert, passages) == 0.5
+    assert facts_divergence(question, "Anything.", "It is the minimum purchase.", passages) is None
+
+
 def test_combined_scorer_formula():
     value, used = combine({"judge": 0.9, "embedding": 0.3, "verdict": 1.0})
     assert value == pytest.approx((2 * 0.9 + 0.3 + 1.0) / 4)
@@ -149,3 +160,23 @@ def test_render_leaves_braces_in_values_alone():
     prompts = load_prompts()
     text = prompts.render("student", question="What does {passage} mean in clause {4}?")
     assert "{passage}" in text and "{4}" in text
+
+
+def test_extract_question_must_be_about_the_passage():
+    passage = "The Lessee may end the lease after month twelve by giving ninety days' notice."
+    generic = "What is the purpose of this clause in the agreement?"
+    assert "no specific word" in extract_question(generic, passage=passage)[1]
+    specific = "How much notice must the Lessee give to end the lease early?"
+    assert extract_question(specific, passage=passage) == (specific, "")
+    wrapped = "What is the answer to this question: when may the Lessee end the lease?"
+    assert extract_question(wrapped, passage=passage)[0] == "when may the Lessee end the lease?"
+    quoted = 'The question is: "When may the Lessee end the lease?'
+    assert extract_question(quoted, passage=passage)[0] == "When may the Lessee end the lease?"
+
+
+def test_restating_the_question_is_not_grounding(embedder):
+    question = "How much notice must the Lessee give to end the lease after month twelve?"
+    echo = "The Lessee must give notice to end the lease after month twelve."
+    assert not check_grounding(echo, PASSAGES, embedder, question=question).grounded
+    copied = "The Lessee may end the lease after month twelve by giving ninety days' written notice."
+    assert check_grounding(copied, PASSAGES, embedder, question=question).grounded
