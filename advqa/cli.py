@@ -79,7 +79,7 @@ def generate(
     seeds_per_doc: Annotated[int | None, typer.Option(help="Seed passages per document (instead of --seeds).")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Rounds per probe. [default: 3]")] = None,
     threshold: Annotated[float | None, typer.Option(help="Divergence to accept a question. [default: 0.5]")] = None,
-    scorer: Annotated[str | None, typer.Option(help="combined | judge | embedding | verdict. [default: combined]")] = None,
+    scorer: Annotated[str | None, typer.Option(help="combined | judge | embedding | verdict | facts. [default: combined]")] = None,
     k: Annotated[int | None, typer.Option(help="Passages the expert sees. [default: 4]")] = None,
     model: Annotated[str | None, typer.Option(help="Model spec for every role.")] = None,
     questioner: Annotated[str | None, typer.Option(help="Questioner model spec.")] = None,

@@ -19,7 +19,7 @@ class ProbeSettings:
     max_rounds: int = 3  # rounds before a probe ends as exhausted
     k: int = 4  # passages the expert sees (the seed passage always among them)
     question_attempts: int = 3  # questioner tries per round before the probe fails
-    scorer: str = "combined"  # combined | judge | embedding | verdict
+    scorer: str = "combined"  # combined | judge | embedding | verdict | facts
     grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
     embedding_model: str | None = None  # for scorers when the retriever has no embedder
     seed: int = 0  # base seed for retries that sample
