@@ -86,6 +86,7 @@ def generate(
     student: Annotated[str | None, typer.Option(help="Student model spec (the model to adapt).")] = None,
     expert: Annotated[str | None, typer.Option(help="Expert model spec.")] = None,
     critic: Annotated[str | None, typer.Option(help="Critic model spec.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Base URL for openai: specs (else $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY.")] = None,
     prompts: Annotated[Path | None, typer.Option(help="Folder of prompt files replacing the packaged ones.")] = None,
     guidance: Annotated[str | None, typer.Option(help="Skills or question types to target: text or a file.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Probes in flight at once. [default: 2]")] = None,
@@ -112,14 +113,15 @@ def generate(
     models = resolve_models({"questioner": questioner, "student": student, "expert": expert,
                              "critic": critic}, file.get("models", {}), model)
     run_generate(out_dir, index_dir=index_dir, docs=docs, settings=settings, models=models,
-                 prompts_dir=prompts)
+                 prompts_dir=prompts, base_url=resolve(base_url, file.get("models", {}).get("base_url"),
+                                                       "OPENAI_BASE_URL", None))
 
 
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's index and run.")] = Path("runs/demo"),
-    seeds: Annotated[int, typer.Option(help="Seed passages in all.")] = 6,
-    max_rounds: Annotated[int, typer.Option(help="Rounds per probe.")] = 2,
+    seeds: Annotated[int, typer.Option(help="Seed passages in all.")] = 12,
+    max_rounds: Annotated[int, typer.Option(help="Rounds per probe.")] = 3,
 ) -> None:
     """Index the bundled example contracts and run a small campaign with the bundled models."""
     _quiet_libraries()
@@ -148,12 +150,17 @@ def _campaign_settings(*, threshold, max_rounds, scorer, k, **campaign):
 
 
 def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, settings,
-                 models: dict[str, str], prompts_dir: Path | None) -> dict[str, Any]:
+                 models: dict[str, str], prompts_dir: Path | None,
+                 base_url: str | None = None) -> dict[str, Any]:
     from .agents import load_prompts
     from .graph.campaign import run_campaign
+    from .models import load_chat_model
     from .retrieval import load_index
 
     prompt_set = load_prompts(prompts_dir)  # a bad prompt file fails before any model call
+    # Resolve every spec now, so that an unknown one fails before any work is done.
+    chat_models = {role: load_chat_model(spec, base_url=base_url) if spec.startswith("openai:")
+                   else load_chat_model(spec) for role, spec in models.items()}
     if docs is not None:
         index_dir = out_dir / "index"
         idx = do_index(docs, index_dir)
@@ -169,8 +176,9 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
             elif event == "probe":
                 progress.advance(task)
 
-        stats = run_campaign(idx, out_dir, models=models, settings=settings, prompts=prompt_set,
-                             progress=report, extra_config={"index": {"path": str(index_dir)}})
+        stats = run_campaign(idx, out_dir, models=chat_models, settings=settings, prompts=prompt_set,
+                             progress=report, extra_config={"index": {"path": str(index_dir)},
+                                                            "model_specs": models})
     print_summary(stats, out_dir, time.perf_counter() - started)
     return stats
 

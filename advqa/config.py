@@ -60,6 +60,7 @@ def resolve_models(explicit: dict[str, str | None], file_models: dict[str, Any],
     the bundled default."""
     default = "bundled:smollm2-135m"
     models = {}
+    file_models = {k: v for k, v in file_models.items() if k in ROLES}
     for role in ROLES:
         models[role] = (explicit.get(role) or every_role or file_models.get(role)
                         or os.environ.get(f"ADVQA_{role.upper()}")

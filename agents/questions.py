@@ -52,6 +52,9 @@ def extract_question(reply: str, previous: list[str] | None = None,
         head = line[: line.index("?") + 1]
         # "What is the answer to this question: <the real question>?"
         head = re.split(r"question(?:\s+is)?\s*:", head, flags=re.IGNORECASE)[-1].strip(' "“”')
+        # 'The answer would be: "What is ...?' - the question sits inside an unclosed quote.
+        if len(re.findall(r'["“”]', head)) % 2 == 1:
+            head = re.split(r'["“”]', head)[-1]
         sentences = _SENTENCE_END.split(head)
         candidates.append(sentences[-1].strip().strip('"“”\'`*').strip())
     if not candidates:

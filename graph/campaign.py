@@ -283,8 +283,12 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
         "prompts": dict(prompts.sources),
         "index": {"embedding_model": index.embedding_model, "chunks": len(index.chunks),
                   "documents": len(index.documents())},
-        **(extra or {}),
     }
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            document[key] = {**document[key], **value}
+        else:
+            document[key] = value
     (run / CONFIG).write_text(tomli_w.dumps(_drop_none(document)), encoding="utf-8")
 
 

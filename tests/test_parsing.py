@@ -172,6 +172,10 @@ def test_extract_question_must_be_about_the_passage():
     assert extract_question(wrapped, passage=passage)[0] == "when may the Lessee end the lease?"
     quoted = 'The question is: "When may the Lessee end the lease?'
     assert extract_question(quoted, passage=passage)[0] == "When may the Lessee end the lease?"
+    opened = 'The answer would be: "When may the Lessee end the lease?'
+    assert extract_question(opened, passage=passage)[0] == "When may the Lessee end the lease?"
+    term = 'What does "ninety days" mean for the Lessee ending the lease?'
+    assert extract_question(term, passage=passage)[0] == term
 
 
 def test_restating_the_question_is_not_grounding(embedder):
