@@ -41,6 +41,18 @@ def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = Non
     return _init_chat_model(spec, **options)
 
 
+def checkpoint_path(spec: str | None = None) -> str:
+    """The transformers checkpoint (local folder or hub id) behind a `bundled:` or `hf:` spec,
+    for code that needs the raw model rather than a chat model (training, log-likelihoods)."""
+    spec = (spec or DEFAULT_MODEL_SPEC).strip()
+    kind, _, name = spec.partition(":")
+    if kind == "bundled":
+        return str(bundled_checkpoint(name))
+    if kind == "hf" and name:
+        return name
+    raise ModelError(f"'{spec}' is not a local model: use bundled:<name> or hf:<folder or hub id>")
+
+
 def model_label(model: BaseChatModel) -> str:
     """A short name for a chat model, as recorded in traces and stats."""
     for attribute in ("model_label", "model_name", "model"):
