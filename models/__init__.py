@@ -7,5 +7,6 @@ from .specs import ModelSpec, checkpoint_path, load_chat_model, model_label
 
 __all__ = [
     "DEFAULT_MODEL_SPEC", "LocalChatModel", "LocalEngine", "ModelError", "ModelSpec",
-    "bundled_checkpoint", "cache_dir", "checkpoint_path", "engine_for", "find_gguf", "load_chat_model", "model_label",
+    "bundled_checkpoint", "cache_dir", "checkpoint_path", "engine_for", "find_gguf",
+    "load_chat_model", "model_label",
 ]
