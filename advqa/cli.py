@@ -158,14 +158,14 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
     from .retrieval import load_index
 
     prompt_set = load_prompts(prompts_dir)  # a bad prompt file fails before any model call
-    # Resolve every spec now, so that an unknown one fails before any work is done.
-    chat_models = {role: load_chat_model(spec, base_url=base_url) if spec.startswith("openai:")
-                   else load_chat_model(spec) for role, spec in models.items()}
     if docs is not None:
         index_dir = out_dir / "index"
         idx = do_index(docs, index_dir)
     else:
         idx = load_index(index_dir)
+    # Resolve every spec before the campaign starts, so that a bad one fails before any call.
+    chat_models = {role: load_chat_model(spec, base_url=base_url) if spec.startswith("openai:")
+                   else load_chat_model(spec) for role, spec in models.items()}
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("probes", total=None)

@@ -52,7 +52,11 @@ def bundled_checkpoint(name: str = "smollm2-135m") -> Path:
     target = cache_dir() / f"{name}-{stat.st_size}-{int(stat.st_mtime)}"
     if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
         return target
-    convert_gguf(gguf, target)
+    try:
+        convert_gguf(gguf, target)
+    except (ImportError, ValueError, OSError) as error:
+        reason = " ".join(str(error).split())[:300]
+        raise ModelError(f"cannot convert {gguf.name} to a transformers checkpoint: {reason}") from None
     return target
 
 
