@@ -154,10 +154,12 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
                  base_url: str | None = None) -> dict[str, Any]:
     from .agents import load_prompts
     from .graph.campaign import run_campaign
-    from .models import load_chat_model
+    from .models import load_chat_model, validate_spec
     from .retrieval import load_index
 
     prompt_set = load_prompts(prompts_dir)  # a bad prompt file fails before any model call
+    for spec in models.values():
+        validate_spec(spec)
     if docs is not None:
         index_dir = out_dir / "index"
         idx = do_index(docs, index_dir)

@@ -3,10 +3,10 @@
 from .bundled import DEFAULT_MODEL_SPEC, bundled_checkpoint, cache_dir, find_gguf
 from .errors import ModelError
 from .local_chat import LocalChatModel, LocalEngine, engine_for
-from .specs import ModelSpec, checkpoint_path, load_chat_model, model_label
+from .specs import ModelSpec, checkpoint_path, load_chat_model, model_label, validate_spec
 
 __all__ = [
     "DEFAULT_MODEL_SPEC", "LocalChatModel", "LocalEngine", "ModelError", "ModelSpec",
     "bundled_checkpoint", "cache_dir", "checkpoint_path", "engine_for", "find_gguf",
-    "load_chat_model", "model_label",
+    "load_chat_model", "model_label", "validate_spec",
 ]

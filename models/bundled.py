@@ -63,8 +63,10 @@ def bundled_checkpoint(name: str = "smollm2-135m") -> Path:
 def convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantize a GGUF file with transformers and save it as a safetensors checkpoint."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     log.info("converting %s to a transformers checkpoint in %s (once)", gguf.name, target)
+    transformers_logging.disable_progress_bar()  # a bar per tensor is noise in a CLI
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # A GGUF-loaded model refuses save_pretrained; copy its (dequantized) weights

@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .bundled import DEFAULT_MODEL_SPEC, bundled_checkpoint
+from .bundled import BUNDLED_MODELS, DEFAULT_MODEL_SPEC, bundled_checkpoint
 from .errors import ModelError
 from .local_chat import LocalChatModel
 
@@ -39,6 +39,18 @@ def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = Non
     if kind == "openai":
         return _openai_model(name, base_url=base_url, api_key=api_key, **options)
     return _init_chat_model(spec, **options)
+
+
+def validate_spec(spec: ModelSpec | None) -> None:
+    """Raise ModelError for a spec that cannot work, without loading or converting anything."""
+    if spec is None or isinstance(spec, BaseChatModel):
+        return
+    kind, _, name = spec.strip().partition(":")
+    if kind == "bundled" and name not in BUNDLED_MODELS:
+        known = ", ".join(f"bundled:{n}" for n in BUNDLED_MODELS)
+        raise ModelError(f"unknown bundled model '{spec}' (known: {known})")
+    if kind in ("hf", "openai") and not name:
+        raise ModelError(f"model spec '{spec}' needs a name after the colon")
 
 
 def checkpoint_path(spec: str | None = None) -> str:
