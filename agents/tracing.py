@@ -46,16 +46,21 @@ class JsonlTracer:
             handle.write(line + "\n")
 
 
-def read_traces(path: str | Path) -> list[dict[str, Any]]:
-    """Read a traces.jsonl, skipping a torn last line left by a killed run."""
-    events = []
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; a missing file is empty, a torn line (a killed run) is skipped."""
+    rows = []
     file = Path(path)
     if not file.exists():
-        return events
+        return rows
     for line in file.read_text(encoding="utf-8").splitlines():
         if line.strip():
             try:
-                events.append(json.loads(line))
+                rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-    return events
+    return rows
+
+
+def read_traces(path: str | Path) -> list[dict[str, Any]]:
+    """The events of a traces.jsonl."""
+    return read_jsonl(path)

@@ -19,10 +19,11 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..agents import JsonlTracer, PromptSet, load_prompts, read_traces
+from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
 from .probe import build_probe_graph
-from .samples import make_sample, read_jsonl
+from .samples import make_sample
 from .settings import ProbeSettings
 from .state import FINAL_OUTCOMES, ProbeState, RoundRecord
 from .stats import compute_stats

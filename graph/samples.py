@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 from typing import Any
 
 _CITATION_GROUP = re.compile(r"\s*[\[(]\s*P\d{1,3}(?:\s*[,;]\s*P\d{1,3})*\s*[\])]")
@@ -45,18 +43,3 @@ def make_sample(values: dict[str, Any]) -> dict[str, Any]:
             "student_answer": chosen["student_answer"],
         },
     }
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file of objects; a missing file is empty, a torn last line is skipped."""
-    file = Path(path)
-    if not file.exists():
-        return []
-    rows = []
-    for line in file.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows

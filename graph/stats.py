@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..agents import read_traces
-from .samples import read_jsonl
+from ..agents.tracing import read_jsonl
 
 
 def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, Any]],
