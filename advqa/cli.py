@@ -206,15 +206,35 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
     out.print(table)
 
 
+def _register_commands() -> None:
+    """The training, evaluation and baseline commands live with their packages."""
+    from .baselines.commands import baseline_command
+    from .evaluation.commands import eval_command, reference_command
+    from .training.commands import export_command, train_command
+
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+    app.command("eval")(eval_command)
+    app.command("reference")(reference_command)
+    app.command("baseline")(baseline_command)
+
+
+_register_commands()
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit 2, never a traceback."""
     from .agents import PromptError
+    from .baselines import BaselineError
+    from .evaluation import EvaluationError
     from .models import ModelError
     from .retrieval import RetrievalError
+    from .training import TrainingError
 
     try:
         app()
-    except (ConfigError, ModelError, PromptError, RetrievalError) as error:
+    except (ConfigError, ModelError, PromptError, RetrievalError, TrainingError, EvaluationError,
+            BaselineError) as error:
         print(f"advqa: error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

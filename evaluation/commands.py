@@ -1,0 +1,81 @@
+"""Command-line functions `advqa eval` and `advqa reference` (registered by advqa/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .reference import build_reference_corpus, read_reference_documents
+from .run import evaluate, format_table, write_results
+
+DEFAULT_MODEL = "bundled:smollm2-135m"
+console = Console(stderr=True)
+out_console = Console()
+
+
+def eval_command(
+    legalbench: Annotated[Path, typer.Option(
+        "--legalbench", help="LegalBench folder (tasks/<task>/{test,train}.tsv, base_prompt.txt).")],
+    tasks: Annotated[str, typer.Option(
+        "--tasks", help="Comma-separated task names or patterns, e.g. 'cuad_*,contract_qa'.")],
+    model: Annotated[str, typer.Option(
+        "--model", help="bundled:/hf: spec (log-likelihood) or an API model (generation).")] = DEFAULT_MODEL,
+    adapter: Annotated[Path | None, typer.Option(
+        "--adapter", help="LoRA adapter folder (peft) on top of a local model.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="Test rows per task, stratified by answer. [default: all]")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Write the results to this JSON file.")] = None,
+    prompt_style: Annotated[str, typer.Option(
+        "--prompt-style", help="few-shot (LegalBench's prompt) | zero-shot (chat template).")] = "few-shot",
+    reference: Annotated[Path | None, typer.Option(
+        "--reference", help="Folder from `advqa reference`: also report rows inside/outside it.")] = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Sequences per forward pass (local models).")] = 8,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed for --limit sampling and the bootstrap.")] = 0,
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="float32 | bfloat16 | auto (bfloat16 where the CPU has it; faster).")] = "float32",
+) -> None:
+    """Score a model on LegalBench tasks: balanced accuracy (with a 95% bootstrap interval) per task."""
+    documents = read_reference_documents(reference) if reference is not None else None
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        bars: dict[str, int] = {}
+
+        def advance(task_name: str, done: int, total: int) -> None:
+            if task_name not in bars:
+                bars[task_name] = bar.add_task(task_name, total=total)
+            bar.update(bars[task_name], completed=done, total=total)
+
+        results = evaluate(model, adapter=adapter, legalbench=legalbench, tasks=tasks, limit=limit,
+                           prompt_style=prompt_style, seed=seed, batch_size=batch_size,
+                           reference_documents=documents, dtype=dtype, progress=advance)
+    out_console.print(format_table(results))
+    if out is not None:
+        console.print(f"results -> {write_results(results, out)}")
+
+
+def reference_command(
+    legalbench: Annotated[Path, typer.Option(
+        "--legalbench", help="LegalBench folder with contracts/cuad and contracts/cuad_document_map.tsv.")],
+    tasks: Annotated[str, typer.Option(
+        "--tasks", help="Comma-separated cuad_* task names or patterns.")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="Folder for the contracts and reference.json (new, or an earlier build).")],
+    max_contracts: Annotated[int | None, typer.Option(
+        "--max-contracts", help="At most this many contracts, covering as many tasks as it can.")] = None,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed for choosing contracts under --max-contracts.")] = 0,
+) -> None:
+    """Copy the CUAD contracts behind cuad_* task rows into a folder, to index as reference documents."""
+    summary = build_reference_corpus(legalbench, tasks, out, max_contracts=max_contracts, seed=seed)
+    console.print(f"{summary['contracts']} contracts for {len(summary['documents'])} LegalBench documents, "
+                  f"covering {summary['tasks_covered']} of {len(summary['tasks'])} tasks "
+                  f"-> {summary['out_dir']}")
+    if summary["unmapped"]:
+        console.print(f"{len(summary['unmapped'])} documents have no contract file in the map; skipped")

@@ -1,0 +1,321 @@
+"""Baseline corpora (raw, paraphrase, EntiGraph): token budgets, coverage, prompts, files, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import typer
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+from typer.testing import CliRunner
+
+from advqa.agents import read_traces
+from advqa.baselines import BaselineError, TokenCounter, build_baseline, read_items, stats_path, traces_path
+from advqa.baselines.commands import baseline_command
+from advqa.baselines.entities import code_entities, entities_in_document, mentions, parse_entity_list
+from advqa.baselines.generation import clean_reply
+from advqa.baselines.order import round_robin
+from advqa.baselines.prompts import load_styles
+
+CONTRACTS = {
+    "lease.md": (
+        "# Equipment Lease\n\n"
+        "1. Parties. Northwind Logistics Ltd (the \"Lessee\") leases forklifts from Harbor Equipment "
+        "Finance (the \"Lessor\"). The lease starts on 1 March 2025 and runs for thirty-six months.\n\n"
+        "2. Early Termination. The Lessee may end the lease after month twelve by giving ninety "
+        "days' written notice and paying the Early Termination Fee, equal to three monthly "
+        "instalments, except where the Lessor is in material breach, in which case no Early "
+        "Termination Fee is payable.\n\n"
+        "3. Maintenance. The Lessor maintains the equipment at its own cost, but the Lessee pays "
+        "for repairs caused by misuse.\n"
+    ),
+    "services.md": (
+        "# Services Agreement\n\n"
+        "1. Fees. The \"Client\" pays 12,000 euros per quarter to the \"Provider\", invoiced in "
+        "advance. Late payments carry interest of two percent per month.\n\n"
+        "2. Liability Cap. Each party's liability is capped at the fees paid in the twelve months "
+        "before the claim. The Liability Cap does not apply to breaches of Confidential "
+        "Information or to indemnities under Section 5.\n\n"
+        "3. Confidentiality. Confidential Information survives termination for five years. The "
+        "Provider may disclose Confidential Information to its auditors.\n"
+    ),
+    "supply.md": (
+        "# Supply Agreement\n\n"
+        "1. Volumes. The \"Buyer\" orders at least 40,000 components per Contract Year from the "
+        "\"Supplier\". If the Buyer orders fewer, it pays a Shortfall Fee of two euros per "
+        "missing component.\n\n"
+        "2. Delivery. The Supplier delivers within thirty days of each purchase order. A delay of "
+        "more than ten days entitles the Buyer to Liquidated Damages of one percent of the order "
+        "value per week.\n"
+    ),
+}
+REWRITE = ("The tenant can end the lease after one year with ninety days' notice and a fee of "
+           "three monthly payments, unless the landlord is in material breach.")
+RELATION = ("The Lessee and the Lessor are the two parties to the lease: the Lessor maintains "
+            "the equipment, and the Lessee pays for misuse and may end the lease early for a fee.")
+PASSAGE_BLOCK = re.compile(r"<passage[^>]*>\n(.*?)\n</passage>", re.DOTALL)
+
+
+@pytest.fixture()
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in CONTRACTS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def counter() -> TokenCounter:
+    return TokenCounter()
+
+
+def scripted(*responses: str) -> FakeListChatModel:
+    return FakeListChatModel(responses=list(responses))
+
+
+def entity_list(*names: str) -> str:
+    return "Here are the entities:\n" + "\n".join(f"- {name}" for name in names)
+
+
+def model_calls(out: Path, role: str | None = None) -> list[dict]:
+    events = [e for e in read_traces(traces_path(out)) if e["kind"] == "model_call"]
+    return [e for e in events if role is None or e["role"] == role]
+
+
+def assert_within_budget(out: Path, budget: int, counter: TokenCounter, slack: int) -> list[dict]:
+    items = read_items(out)
+    recounted = [counter.count(item["text"]) for item in items]
+    assert recounted == [item["meta"]["tokens"] for item in items]
+    assert budget - slack <= sum(recounted) <= budget
+    return items
+
+
+# Token counting
+
+
+def test_counter_uses_the_student_tokenizer_and_cuts_at_token_boundaries(counter):
+    from transformers import AutoTokenizer
+
+    from advqa.models import checkpoint_path
+
+    text = CONTRACTS["supply.md"]
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_path(None))
+    assert counter.count(text) == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    for limit in (1, 7, 50):
+        cut = counter.truncate(text, limit)
+        assert text.startswith(cut) and 0 < counter.count(cut) <= limit
+    assert counter.truncate(text, 10_000) == text
+    assert counter.truncate(text, 0) == ""
+
+
+def test_counter_falls_back_to_a_regex_count_for_remote_specs():
+    remote = TokenCounter("openai:gpt-4o-mini")
+    assert remote.label == "regex"
+    assert remote.count("The Buyer pays 40,000 euros.") == 8
+    assert remote.truncate("The Buyer pays 40,000 euros.", 3) == "The Buyer pays"
+
+
+# raw
+
+
+def test_raw_stops_exactly_at_the_budget_and_covers_every_document(docs, tmp_path, counter):
+    out = tmp_path / "raw.jsonl"
+    stats = build_baseline("raw", docs, 120, out)
+    items = assert_within_budget(out, 120, counter, slack=0)
+    assert {item["meta"]["document"] for item in items} == set(CONTRACTS)
+    assert [item["meta"]["document"] for item in items[:3]] == sorted(CONTRACTS)  # round-robin
+    for item in items:
+        source = CONTRACTS[item["meta"]["document"]]
+        assert item["text"] in source and item["meta"]["kind"] == "raw"
+    assert items[-1]["meta"]["truncated"] is True
+    assert stats["calls"] == 0 and stats["generator"] is None
+
+
+def test_raw_budget_above_the_corpus_gives_each_document_once(docs, tmp_path, counter):
+    out = tmp_path / "raw.jsonl"
+    stats = build_baseline("raw", docs, 100_000, out)
+    items = read_items(out)
+    assert len({chunk for item in items for chunk in item["meta"]["source_chunks"]}) == len(items)
+    assert stats["synthetic_tokens"] <= sum(counter.count(text) for text in CONTRACTS.values())
+    assert not any(item["meta"]["truncated"] for item in items)
+
+
+# paraphrase
+
+
+def test_paraphrase_stops_at_the_budget(docs, tmp_path, counter):
+    out = tmp_path / "para.jsonl"
+    budget = 2 * counter.count(REWRITE) + 20
+    build_baseline("paraphrase", docs, budget, out, generator=scripted(REWRITE), workers=4)
+    items = assert_within_budget(out, budget, counter, slack=0)
+    assert len(items) == 3 and items[-1]["meta"]["truncated"] is True
+    assert [item["meta"]["tokens"] for item in items] == [counter.count(REWRITE)] * 2 + [20]
+    assert len(model_calls(out, "paraphrase")) == len(items)
+
+
+def test_paraphrase_cycles_styles_over_passages(docs, tmp_path):
+    out = tmp_path / "para.jsonl"
+    build_baseline("paraphrase", docs, 100_000, out, generator=scripted(REWRITE), workers=1,
+                   paraphrases_per_passage=3)
+    items = read_items(out)
+    styles = [style.name for style in load_styles()]
+    by_passage: dict[str, list[str]] = {}
+    for item in items:
+        by_passage.setdefault(item["meta"]["source_chunks"][0], []).append(item["meta"]["style"])
+    assert len(items) == 3 * len(by_passage)
+    for passage_styles in by_passage.values():
+        assert len(set(passage_styles)) == 3  # three different styles per passage
+    assert set(item["meta"]["style"] for item in items) == set(styles)
+    # Consecutive passages start on consecutive styles; first round covers every document.
+    first_round = items[: len(by_passage)]
+    assert [item["meta"]["style"] for item in first_round[:2]] == styles[:2]
+    assert {item["meta"]["document"] for item in first_round[:3]} == set(CONTRACTS)
+    calls = model_calls(out, "paraphrase")
+    instruction = {style.name: style.instruction for style in load_styles()}
+    for item, call in zip(items, calls):
+        assert instruction[item["meta"]["style"]] in call["prompt"]
+
+
+def test_round_robin_interleaves_and_drops_exhausted_sequences():
+    assert list(round_robin([[1, 2, 3], [], ["a"], [10, 20]])) == [1, "a", 10, 2, 20, 3]
+
+
+def test_chatty_preamble_is_removed():
+    assert clean_reply("Sure! Here is a summary:\nThe tenant pays.") == "The tenant pays."
+    assert clean_reply("  The tenant pays.  ") == "The tenant pays."
+
+
+# entigraph
+
+
+def test_entigraph_pairs_document_entities_with_a_passage_mentioning_both(docs, tmp_path, counter):
+    out = tmp_path / "enti.jsonl"
+    model = scripted(
+        entity_list("Lessee", "Lessor", "Early Termination Fee", "Moon Base"),  # lease.md
+        entity_list("Client", "Provider", "Confidential Information", "Liability Cap"),  # services.md
+        entity_list("Buyer", "Supplier", "Shortfall Fee", "Liquidated Damages"),  # supply.md
+        *[RELATION] * 6,
+    )
+    budget = 4 * counter.count(RELATION)
+    stats = build_baseline("entigraph", docs, budget, out, generator=model, workers=1, seed=3)
+    items = assert_within_budget(out, budget, counter, slack=0)
+    assert {item["meta"]["document"] for item in items[:3]} == set(CONTRACTS)
+    assert stats["entities"]["lease.md"] == {"source": "model", "count": 3}  # Moon Base dropped
+    calls = model_calls(out, "entigraph")
+    assert len(calls) == len(items)
+    for item, call in zip(items, calls):
+        first, second = item["meta"]["entities"]
+        assert "Moon Base" not in (first, second)
+        text = CONTRACTS[item["meta"]["document"]]
+        assert mentions(text, first) and mentions(text, second)
+        passages = PASSAGE_BLOCK.findall(call["prompt"])
+        assert any(mentions(p, first) and mentions(p, second) for p in passages)
+        assert f'"{first}"' in call["prompt"] and f'"{second}"' in call["prompt"]
+
+
+def test_entigraph_pair_order_is_seeded(docs, tmp_path):
+    def pairs(seed: int, name: str) -> list[list[str]]:
+        out = tmp_path / name
+        build_baseline("entigraph", docs, 100_000, out, generator=scripted("No entities."),
+                       workers=1, seed=seed)
+        return [item["meta"]["entities"] for item in read_items(out)]
+
+    assert pairs(0, "a.jsonl") == pairs(0, "b.jsonl")
+    assert pairs(0, "a.jsonl") != pairs(1, "c.jsonl")
+
+
+def test_unusable_entity_lists_fall_back_to_code_extraction(docs, tmp_path):
+    out = tmp_path / "enti.jsonl"
+    stats = build_baseline("entigraph", docs, 200, out,
+                           generator=scripted(*["I am sorry, I cannot do that."] * 3, RELATION),
+                           workers=1)
+    assert {entry["source"] for entry in stats["entities"].values()} == {"code"}
+    items = read_items(out)
+    assert items and all(item["meta"]["entity_source"] == "code" for item in items)
+    for item in items:
+        assert all(mentions(CONTRACTS[item["meta"]["document"]], e) for e in item["meta"]["entities"])
+
+
+def test_entity_list_parsing_and_code_extraction():
+    reply = ("Entities:\n1. **Lessee** (the tenant)\n- \"Lessor\"\n* Early Termination Fee.\n- The\n"
+             "- 4.1\n- the Lessee may end the lease\n- The Lessor\n")
+    assert parse_entity_list(reply) == ["Lessee", "Lessor", "Early Termination Fee"]
+    listed = parse_entity_list("Entities: Buyer, supplier; and Shortfall Fee, Moon Base")
+    assert entities_in_document(listed, CONTRACTS["supply.md"]) == ["Buyer", "Supplier", "Shortfall Fee"]
+    found = code_entities(CONTRACTS["supply.md"], limit=10)
+    assert found[:2] == ["Buyer", "Supplier"]  # quoted defined terms first
+    assert {"Shortfall Fee", "Liquidated Damages", "Contract Year"} <= set(found)
+    assert mentions("the early\ntermination fee", "Early Termination Fee")
+    assert not mentions("terminated", "Term")
+
+
+# shared output
+
+
+@pytest.mark.parametrize("kind", ["raw", "paraphrase", "entigraph"])
+def test_stats_and_traces_agree_with_the_jsonl(kind, docs, tmp_path):
+    out = tmp_path / f"{kind}.jsonl"
+    stats = build_baseline(kind, docs, 150, out, generator=scripted(entity_list("Buyer", "Supplier",
+                           "Shortfall Fee"), RELATION, REWRITE), workers=2)
+    items = read_items(out)
+    assert json.loads(stats_path(out).read_text()) == stats
+    assert stats["kind"] == kind and stats["documents"] == len(CONTRACTS)
+    assert stats["items"] == len(items)
+    assert stats["synthetic_tokens"] == sum(item["meta"]["tokens"] for item in items) <= 150
+    assert stats["calls"] == len(model_calls(out))
+    for item in items:
+        assert set(item) == {"text", "meta"}
+        assert {"kind", "document", "style", "tokens"} <= set(item["meta"])
+        assert "source_chunks" in item["meta"] or "entities" in item["meta"]
+    if kind != "raw":
+        assert len(model_calls(out, kind)) == len(items)
+        assert all(call["probe"] and call["round"] == 0 for call in model_calls(out))
+
+
+@pytest.mark.parametrize("kind, folder, tokens, message", [
+    ("raw", "missing", 100, "documents folder does not exist"),
+    ("raw", "docs", 0, "--tokens must be a positive"),
+    ("raw", "docs", -5, "--tokens must be a positive"),
+    ("summaries", "docs", 100, "unknown baseline kind 'summaries'"),
+])
+def test_bad_input_raises_baseline_error(kind, folder, tokens, message, docs, tmp_path):
+    with pytest.raises(BaselineError, match=re.escape(message)) as caught:
+        build_baseline(kind, tmp_path / folder, tokens, tmp_path / "out.jsonl", generator=scripted("x"))
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_command_prints_one_summary_line_and_one_error_line(docs, tmp_path):
+    app = typer.Typer()
+    app.command("baseline")(baseline_command)
+    app.command("other")(lambda: None)  # two commands, so `baseline` stays a subcommand
+    runner = CliRunner()
+    out = tmp_path / "raw.jsonl"
+    result = runner.invoke(app, ["baseline", "raw", "--docs", str(docs), "--tokens", "90",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().startswith("raw: ") and "90 of 90 tokens" in result.stdout
+    assert len(result.stdout.strip().splitlines()) == 1
+    bad = runner.invoke(app, ["baseline", "nope", "--docs", str(docs), "--tokens", "90",
+                              "--out", str(out)])
+    assert bad.exit_code == 2 and "unknown baseline kind 'nope'" in bad.stderr
+
+
+# The real bundled model
+
+
+@pytest.mark.integration
+def test_bundled_model_builds_paraphrase_and_entigraph_within_budget(tmp_path, counter):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "supply.md").write_text(CONTRACTS["supply.md"], encoding="utf-8")
+    for kind in ("paraphrase", "entigraph"):
+        out = tmp_path / f"{kind}.jsonl"
+        stats = build_baseline(kind, folder, 40, out, workers=2)
+        items = assert_within_budget(out, 40, counter, slack=16)
+        assert stats["generator"] == "bundled:smollm2-135m"
+        assert all(item["text"].strip() for item in items)
+        assert len(model_calls(out, kind)) == len(items)

@@ -1,0 +1,62 @@
+"""The `advqa train` and `advqa export` commands (registered in advqa/cli.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from advqa.models import DEFAULT_MODEL_SPEC
+
+from .config import METHODS, load_train_config
+from .errors import TrainingError
+from .export import FORMATS, export_run
+from .train import train
+
+console = Console(stderr=True)
+out_console = Console()
+
+
+def train_command(
+    dataset: Annotated[Path, typer.Option(help="A run's dataset.jsonl (chat) or a text corpus JSONL.")],
+    out: Annotated[Path, typer.Option(help="Output folder for the adapter (re-use it to resume).")],
+    model: Annotated[str, typer.Option(help="Base model: bundled:<name> or hf:<folder or hub id>.")]
+    = DEFAULT_MODEL_SPEC,
+    method: Annotated[str | None, typer.Option(help=" or ".join(METHODS), show_default="sft")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps (overrides --epochs).")]
+    = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the dataset.", show_default="2")] = None,
+    learning_rate: Annotated[float | None, typer.Option(
+        help="Peak learning rate.", show_default="2e-4 for sft, 2e-5 for dpo")] = None,
+    lora_r: Annotated[int | None, typer.Option(help="LoRA rank.", show_default="16")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Samples per step.", show_default="4")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Tokens per sample.", show_default="512")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file whose 'train' table holds settings.")] = None,
+    merge: Annotated[bool, typer.Option(help="Also write the merged full model to OUT/merged.")] = False,
+) -> None:
+    """Fine-tune a LoRA adapter on a dataset: SFT on the expert answers, or DPO over the student's."""
+    train_config = load_train_config(config, method=method, max_steps=max_steps, epochs=epochs,
+                                     learning_rate=learning_rate, lora_r=lora_r, batch_size=batch_size,
+                                     max_length=max_length)
+    summary = train(dataset, model, out, train_config, merge=merge)
+    table = Table(title=f"{summary['method']} run", show_header=False)
+    for key in ("samples", "train_rows", "steps", "resumed_from_step", "final_loss",
+                "trainable_parameters", "seconds", "out_dir"):
+        value = summary[key]
+        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float) else str(value))
+    out_console.print(table)
+
+
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="Run folder (with dataset.jsonl) or a .jsonl dataset.")],
+    format: Annotated[str, typer.Option(help=f"One of: {', '.join(FORMATS)}.")],
+    out: Annotated[Path, typer.Option(help="Output .jsonl file (a folder for hf).")],
+) -> None:
+    """Export a run's dataset for other fine-tuning tools."""
+    if format not in FORMATS:
+        raise TrainingError(f"--format: '{format}' is not one of {', '.join(FORMATS)}")
+    rows = export_run(run_dir, format, out)
+    console.print(f"wrote {rows} rows ({format}) to {out}")
