@@ -24,11 +24,11 @@ def baseline_command(
     seed: Annotated[int, typer.Option(help="Seed for entity-pair order and resampling.")] = 0,
     workers: Annotated[int, typer.Option(help="Model calls in flight at once.")] = 4,
     tokenizer: Annotated[str | None, typer.Option(
-        help="Student model spec whose tokenizer counts the budget. [default: bundled:smollm2-135m]")] = None,
+        help="Student model spec whose tokenizer counts the budget (default: the bundled model).")] = None,
     paraphrases_per_passage: Annotated[int, typer.Option(help="Rewrites of each passage (paraphrase).")] = 3,
 ) -> None:
-    """Build a baseline training corpus from DOCS: the raw text, paraphrases, or EntiGraph
-    entity-relation texts, stopping at TOKENS tokens."""
+    """Build a baseline training corpus from the documents: their raw text, paraphrases, or
+    EntiGraph entity-relation texts, stopping at --tokens tokens."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:

@@ -11,13 +11,19 @@ _BULLET = re.compile(r"^\s*(?:[-*•+>]|\d{1,3}[.)]|\(?[a-zA-Z0-9]{1,3}\))\s+")
 _MARKUP = re.compile(r"[*_`#]+")
 _LABEL = re.compile(r"^([A-Za-z][\w ]{0,30}):\s*(.*)$")
 _PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
-_NOT_NAMES = frozenset("a an and the or of to in on for by with as at from none entity entities".split())
+# Function words, and the categories the extraction prompt names (a small model echoes them).
+_NOT_NAMES = frozenset(
+    "a an and the or of to in on for by with as at from none entity entities party parties term "
+    "terms defined obligation obligations right rights amount amounts date dates period periods"
+    .split())
 # Words that mark a clause fragment ("divided by the total minutes"), not a name ("Limitation of
 # Liability", "Right to Audit", "Cap on Fees" keep of/and/to/on/for).
 _FRAGMENT_WORDS = frozenset(
     "the a an by in that which who shall will may must not no is are was were be been being if or "
+    "has have had do does did "
     "with from at as this these those its their his her any each all such than then when where"
     .split())
+_NAME_LINKS = frozenset("of and to on for &".split())
 _LEADING_ARTICLE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _EDGE_QUOTES = "\"'“”‘’«» "
 _EDGE_PUNCTUATION = ".,;:!?" + _EDGE_QUOTES
@@ -48,10 +54,15 @@ def parse_entity_list(reply: str) -> list[str]:
 
 def is_name(name: str) -> bool:
     """A name, not a clause number ("4.1") or a fragment of a sentence: two letters or more, at
-    most MAX_ENTITY_WORDS words, no fragment words, not a lone function word."""
-    words = name.casefold().split()
+    most MAX_ENTITY_WORDS words, no fragment words, and beyond three words at most one lowercase
+    word besides of/and/to/on/for ("Federal Republic of Estmark", not "courts of Calloway have
+    exclusive jurisdiction")."""
+    words = name.split()
+    folded = {word.casefold() for word in words}
+    lowercase = [word for word in words if word.islower() and word not in _NAME_LINKS]
     return (sum(char.isalpha() for char in name) >= 2 and 0 < len(words) <= MAX_ENTITY_WORDS
-            and name.casefold() not in _NOT_NAMES and not _FRAGMENT_WORDS & set(words))
+            and name.casefold() not in _NOT_NAMES and not _FRAGMENT_WORDS & folded
+            and (len(words) <= 3 or len(lowercase) <= 1))
 
 
 def _label_parts(line: str) -> list[str]:
@@ -93,12 +104,15 @@ def _entity_pattern(entity: str) -> re.Pattern[str]:
 
 
 def entities_in_document(names: list[str], text: str) -> list[str]:
-    """The names that occur in `text`, spelled as the text first spells them, deduplicated."""
+    """The names that occur in `text`, spelled as the text first spells them, deduplicated; a
+    single word the text writes in lowercase ("process") is a common word, not an entity."""
     found = []
     for name in names:
         match = _entity_pattern(name).search(text)
         if match:
-            found.append(re.sub(r"\s+", " ", match.group(0)))
+            spelled = re.sub(r"\s+", " ", match.group(0))
+            if " " in spelled or not spelled.islower():
+                found.append(spelled)
     return dedupe(found)
 
 

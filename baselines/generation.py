@@ -16,8 +16,8 @@ from .tokens import TokenCounter
 
 # Below this many tokens left, a new call would only produce a fragment: stop instead.
 MIN_CALL_TOKENS = 16
-_FENCE = re.compile(r"^\s*(?:```[\w-]*|<pre>\s*<code>|<pre>|<code>)\s*"
-                    r"|\s*(?:```|</code>\s*</pre>|</pre>|</code>)\s*$")
+_FENCE = re.compile(r"^\s*```[\w-]*\s*|\s*```\s*$")
+_HTML_CODE_TAG = re.compile(r"</?(?:pre|code)>")
 _PREAMBLE = re.compile(r"^(sure|certainly|okay|ok|of course|here is|here's|here are)\b[^\n]{0,120}:\s*\n",
                        re.IGNORECASE)
 
@@ -61,7 +61,8 @@ class Tally:
 def clean_reply(text: str) -> str:
     """The reply without surrounding space, code-block wrappers or a chatty first line
     ("Sure! Here is ...:")."""
-    return _PREAMBLE.sub("", _FENCE.sub("", text.strip()), count=1).strip()
+    text = _FENCE.sub("", _HTML_CODE_TAG.sub("", text).strip())
+    return _PREAMBLE.sub("", text, count=1).strip()
 
 
 def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCounter, budget: int, *,

@@ -183,9 +183,10 @@ def test_round_robin_interleaves_and_drops_exhausted_sequences():
     assert list(round_robin([[1, 2, 3], [], ["a"], [10, 20]])) == [1, "a", 10, 2, 20, 3]
 
 
-def test_chatty_preamble_is_removed():
+def test_chatty_preamble_and_code_wrappers_are_removed():
     assert clean_reply("Sure! Here is a summary:\nThe tenant pays.") == "The tenant pays."
     assert clean_reply("  The tenant pays.  ") == "The tenant pays."
+    assert clean_reply("```text\n<pre>The tenant pays.</pre>\n```") == "The tenant pays."
 
 
 # entigraph
@@ -243,7 +244,7 @@ def test_entity_list_parsing_and_code_extraction():
     reply = ("Entities:\n1. **Lessee** (the tenant)\n- \"Lessor\"\n* Early Termination Fee.\n- The\n"
              "- 4.1\n- the Lessee may end the lease\n- The Lessor\n")
     assert parse_entity_list(reply) == ["Lessee", "Lessor", "Early Termination Fee"]
-    listed = parse_entity_list("Entities: Buyer, supplier; and Shortfall Fee, Moon Base")
+    listed = parse_entity_list("Entities: Buyer, supplier; order, and Shortfall Fee, Moon Base")
     assert entities_in_document(listed, CONTRACTS["supply.md"]) == ["Buyer", "Supplier", "Shortfall Fee"]
     found = code_entities(CONTRACTS["supply.md"], limit=10)
     assert found[:2] == ["Buyer", "Supplier"]  # quoted defined terms first
