@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -39,11 +40,13 @@ class JsonlTracer:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        self.recorded: Counter[str] = Counter()  # events written by this tracer, by kind
 
     def record(self, event: dict[str, Any]) -> None:
         line = json.dumps({"time": time.time(), **event}, ensure_ascii=False, default=str)
         with self._lock, self.path.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+            self.recorded[event.get("kind", "")] += 1
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ import tomli_w
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-from ..agents import JsonlTracer, PromptSet, load_prompts, read_traces
+from ..agents import JsonlTracer, PromptSet, load_prompts
 from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
@@ -119,7 +119,6 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
         written |= {s["meta"]["probe_id"] for s in read_jsonl(run / DUPLICATES)}
         lock = threading.Lock()
         app = None
-        calls_before = _count_calls(run / TRACES)
         finished: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
         pending = []
@@ -181,7 +180,8 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                 pool.shutdown(wait=True, cancel_futures=True)
         deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
         stats = compute_stats(
-            run, seeds=[c.id for c in seeds], finished=finished, errors=errors, calls_before=calls_before,
+            run, seeds=[c.id for c in seeds], finished=finished, errors=errors,
+            calls_this_run=tracer.recorded["model_call"],
             wall_seconds=time.perf_counter() - started,
         )
     finally:
@@ -265,10 +265,6 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(staging, path)
-
-
-def _count_calls(traces: Path) -> int:
-    return sum(1 for e in read_traces(traces) if e.get("kind") == "model_call")
 
 
 def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],

@@ -11,7 +11,7 @@ from ..agents.tracing import read_jsonl
 
 
 def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, Any]],
-                  errors: dict[str, str], calls_before: int,
+                  errors: dict[str, str], calls_this_run: int,
                   wall_seconds: float) -> dict[str, Any]:
     """Summarise a run from its checkpoints (outcomes), traces (calls) and dataset; write it."""
     outcomes = {"accepted": 0, "exhausted": 0, "failed": 0}
@@ -53,7 +53,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
         "mean_rounds": round(rounds_run / probes_finished, 3) if probes_finished else 0.0,
         "accepted_at_round": dict(sorted(accept_rounds.items())),
         "model_calls": calls,
-        "model_calls_this_run": calls - calls_before,
+        "model_calls_this_run": calls_this_run,
         "tokens": tokens,
         "tokens_per_accepted": round(tokens / len(dataset), 1) if dataset else None,
         "calls_per_accepted": round(calls / len(dataset), 2) if dataset else None,
