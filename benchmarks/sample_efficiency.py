@@ -1,10 +1,13 @@
 """Sample efficiency on LegalBench: advqa against paraphrase, EntiGraph and raw corpora.
 
-For a set of cuad_* tasks and the CUAD contracts their rows come from, this script
-generates the advqa dataset (with the tasks' own questions as the questioner's guidance),
+For a set of cuad_* tasks and the CUAD contracts their rows come from (those with the most
+test rows), this script generates the advqa dataset (with the tasks' own questions as the
+questioner's guidance, seeded at the clauses closest to those questions),
 builds each baseline corpus at the advqa token count and at `--scale` times it, trains the
 same student with the same LoRA recipe on each, also trains advqa's preference pairs with
-DPO, and evaluates every adapter and the base model on the same rows. It writes a results
+DPO, and evaluates every adapter and the base model on the same rows, all from the reference
+contracts, with batch calibration of the label log-likelihoods (uncalibrated figures are kept
+too). It writes a results
 JSON and a plot of balanced accuracy against synthetic tokens (log scale).
 
     python benchmarks/sample_efficiency.py [--out benchmarks/results/sample_efficiency.json]
@@ -36,11 +39,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--student", default="bundled:smollm2-135m")
     parser.add_argument("--generator", default="bundled:smollm2-135m",
                         help="questioner, expert, critic and baseline generator")
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--max-rounds", type=int, default=2)
     parser.add_argument("--scale", type=int, default=10, help="the larger baselines' token multiple")
-    parser.add_argument("--limit", type=int, default=30, help="test rows per task")
+    parser.add_argument("--limit", type=int, default=40,
+                        help="test rows per task, all from the reference contracts (0: every such row)")
     parser.add_argument("--prompt-style", default="zero-shot")
+    parser.add_argument("--calibration", default="batch", help="none | batch (see `advqa eval --help`)")
+    parser.add_argument("--dtype", default="auto", help="evaluation dtype: float32 | bfloat16 | auto")
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--max-steps", type=int, default=-1)
     return parser.parse_args()
@@ -68,12 +74,11 @@ def text_tokens(path: Path, counter) -> int:
     return total
 
 
-def guidance_for(legalbench: Path, tasks: list[str]) -> str:
-    """The tasks' own questions (each base prompt's first line), as a targeting user would."""
+def task_questions(legalbench: Path, tasks: list[str]) -> list[str]:
+    """The tasks' own questions (each base prompt's first line), as a targeting user would give them."""
     from advqa.evaluation.legalbench import load_task
 
-    questions = [load_task(legalbench, t).base_prompt.strip().splitlines()[0] for t in tasks]
-    return "Questions like: " + " / ".join(questions)
+    return [load_task(legalbench, t).base_prompt.strip().splitlines()[0] for t in tasks]
 
 
 def macro_interval(tasks: dict[str, dict[str, Any]], n: int = 1000, seed: int = 0) -> list[float]:
@@ -141,6 +146,7 @@ def main() -> None:
     tasks = list_tasks(args.legalbench, args.tasks)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
+    run_started = time.perf_counter()
     counter = TokenCounter(args.student)
     stages: dict[str, dict[str, float]] = {}
 
@@ -158,10 +164,13 @@ def main() -> None:
     started = time.perf_counter()
     models = {role: args.generator for role in ("questioner", "expert", "critic")}
     models["student"] = args.student
+    questions = task_questions(args.legalbench, tasks)
+    # The questions are the guidance, and seed passages are the clauses closest to them.
     settings = CampaignSettings(seeds=args.seeds, concurrency=6,
-                                guidance=guidance_for(args.legalbench, tasks),
+                                guidance="Questions like: " + " / ".join(questions),
+                                seed_focus="\n".join(questions),
                                 probe=ProbeSettings(max_rounds=args.max_rounds, k=3))
-    run_campaign(index, work / "advqa", models=models, settings=settings)
+    campaign = run_campaign(index, work / "advqa", models=models, settings=settings)
     datasets = {"advqa": work / "advqa/dataset.jsonl"}
     timed("advqa", "generate", started)
     advqa_tokens = text_tokens(datasets["advqa"], counter)
@@ -192,8 +201,9 @@ def main() -> None:
     for key in ["base", *adapters]:
         started = time.perf_counter()
         result = evaluate(args.student, adapter=adapters.get(key), legalbench=args.legalbench,
-                          tasks=tasks, limit=args.limit, prompt_style=args.prompt_style,
-                          reference_documents=reference_documents)
+                          tasks=tasks, limit=args.limit or None, prompt_style=args.prompt_style,
+                          reference_documents=reference_documents, only_reference=True,
+                          calibration=args.calibration, dtype=args.dtype)
         timed(key, "evaluate", started)
         source = datasets.get(key.removesuffix("_dpo")) if key != "base" else None
         synthetic = text_tokens(source, counter) if source else 0
@@ -202,18 +212,23 @@ def main() -> None:
             "training_tokens": round(synthetic * args.epochs) if source else 0,
             "macro_balanced_accuracy": result["macro"]["balanced_accuracy"],
             "macro_ci95": result["macro"].get("ci95") or macro_interval(result["tasks"]),
+            "macro_balanced_accuracy_uncalibrated": result["macro"].get("uncalibrated", {}).get(
+                "balanced_accuracy"),
             "tasks": result["tasks"],
             "seconds": stages.get(key, {}),
         }
         print(f"{key:>16}: tokens {synthetic:>7}  balanced accuracy "
-              f"{methods[key]['macro_balanced_accuracy']:.3f}")
+              f"{methods[key]['macro_balanced_accuracy']:.3f} {methods[key]['macro_ci95']}")
 
     results = {
         "machine": machine(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "tasks": tasks,
         "reference_contracts": len(reference_documents),
+        "advqa_campaign": {k: campaign[k] for k in ("probes", "accepted", "exhausted", "failed",
+                                                      "duplicates_dropped", "model_calls", "tokens")},
         "methods": methods,
+        "wall_seconds": round(time.perf_counter() - run_started, 1),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     picture = plot(methods, args.out.with_suffix(".png"))

@@ -34,6 +34,11 @@ def eval_command(
         "--prompt-style", help="few-shot (LegalBench's prompt) | zero-shot (chat template).")] = "few-shot",
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="Folder from `advqa reference`: also report rows inside/outside it.")] = None,
+    only_reference: Annotated[bool, typer.Option(
+        "--only-reference", help="Evaluate only rows whose contract is in --reference.")] = False,
+    calibration: Annotated[str, typer.Option(
+        "--calibration",
+        help="none | batch (local models: remove each label's mean score in a task).")] = "none",
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Sequences per forward pass (local models).")] = 8,
     seed: Annotated[int, typer.Option(
@@ -54,7 +59,8 @@ def eval_command(
 
         results = evaluate(model, adapter=adapter, legalbench=legalbench, tasks=tasks, limit=limit,
                            prompt_style=prompt_style, seed=seed, batch_size=batch_size,
-                           reference_documents=documents, dtype=dtype, progress=advance)
+                           reference_documents=documents, only_reference=only_reference,
+                           calibration=calibration, dtype=dtype, progress=advance)
     out_console.print(format_table(results))
     if out is not None:
         console.print(f"results -> {write_results(results, out)}")
@@ -76,6 +82,7 @@ def reference_command(
     summary = build_reference_corpus(legalbench, tasks, out, max_contracts=max_contracts, seed=seed)
     console.print(f"{summary['contracts']} contracts for {len(summary['documents'])} LegalBench documents, "
                   f"covering {summary['tasks_covered']} of {len(summary['tasks'])} tasks "
+                  f"and {summary['test_rows']} test rows "
                   f"-> {summary['out_dir']}")
     if summary["unmapped"]:
         console.print(f"{len(summary['unmapped'])} documents have no contract file in the map; skipped")

@@ -22,7 +22,9 @@ def build_reference_corpus(legalbench_root: Path | str, tasks: list[str] | str, 
     into `out_dir`, with `reference.json` mapping each LegalBench document_name to its file there.
 
     With `max_contracts`, contracts are picked greedily to cover as many tasks as possible, ties
-    (and the rest, once every task is covered) in a seeded random order. Returns a summary.
+    (and the rest, once every task is covered) going to the contract with the most test rows, then
+    in a seeded random order, so that many evaluation rows come from reference contracts.
+    Returns a summary.
     """
     root, out_dir = Path(legalbench_root), Path(out_dir)
     names = [name for name in list_tasks(root, tasks) if name.startswith("cuad_")]
@@ -32,13 +34,16 @@ def build_reference_corpus(legalbench_root: Path | str, tasks: list[str] | str, 
         raise EvaluationError(f"--max-contracts must be positive, not {max_contracts}")
     contract_files = read_document_map(root)
     document_tasks: dict[str, set[str]] = {}
+    test_rows: dict[str, int] = {}
     for name in names:
         task = load_task(root, name)
         for row in [*task.rows, *task.train_rows]:
             document_tasks.setdefault(row["document_name"], set()).add(name)
+        for row in task.rows:
+            test_rows[row["document_name"]] = test_rows.get(row["document_name"], 0) + 1
     unmapped = sorted(d for d in document_tasks if d not in contract_files)
     mapped = {d: t for d, t in document_tasks.items() if d in contract_files}
-    chosen = choose_documents(mapped, max_contracts, seed)
+    chosen = choose_documents(mapped, max_contracts, seed, test_rows)
 
     prepare_out_dir(out_dir)
     documents = {}
@@ -53,6 +58,7 @@ def build_reference_corpus(legalbench_root: Path | str, tasks: list[str] | str, 
     covered = {name: sum(name in mapped[d] for d in chosen) for name in names}
     return {"out_dir": str(out_dir), "contracts": len(set(documents.values())), "documents": documents,
             "tasks": names, "documents_per_task": covered,
+            "test_rows": sum(test_rows.get(d, 0) for d in chosen),
             "tasks_covered": sum(count > 0 for count in covered.values()), "unmapped": unmapped}
 
 
@@ -75,8 +81,11 @@ def read_document_map(root: Path) -> dict[str, Path]:
     return mapping
 
 
-def choose_documents(document_tasks: dict[str, set[str]], limit: int | None, seed: int) -> list[str]:
-    """All documents, or `limit` of them: greedy task coverage first, then a seeded random order."""
+def choose_documents(document_tasks: dict[str, set[str]], limit: int | None, seed: int,
+                     test_rows: dict[str, int] | None = None) -> list[str]:
+    """All documents, or `limit` of them: greedy task coverage first, then the most test rows,
+    then a seeded random order."""
+    test_rows = test_rows or {}
     order = sorted(document_tasks)
     random.Random(seed).shuffle(order)
     if limit is None or limit >= len(order):
@@ -86,7 +95,7 @@ def choose_documents(document_tasks: dict[str, set[str]], limit: int | None, see
     chosen: list[str] = []
     remaining = list(order)
     while len(chosen) < limit:
-        best = max(remaining, key=lambda d: (len(document_tasks[d] - covered), -rank[d]))
+        best = max(remaining, key=lambda d: (len(document_tasks[d] - covered), test_rows.get(d, 0), -rank[d]))
         chosen.append(best)
         remaining.remove(best)
         covered |= document_tasks[best]

@@ -14,7 +14,14 @@ from rich.table import Table
 from .errors import EvaluationError
 from .legalbench import Task, list_tasks, load_task, load_task_from_hub, sample_rows, split_patterns
 from .metrics import accuracy, balanced_accuracy, bootstrap_interval, label_shares
-from .scoring import INVALID, GenerationScorer, LoglikScorer, check_prompt_style
+from .scoring import (
+    INVALID,
+    GenerationScorer,
+    LoglikScorer,
+    check_calibration,
+    check_prompt_style,
+    choose_labels,
+)
 
 LOCAL_KINDS = ("bundled", "hf")
 # Called as progress(task_name, rows_done, rows_total) while a task is scored.
@@ -24,7 +31,8 @@ TaskProgress = Callable[[str, int, int], None]
 def evaluate(model_spec: Any = "bundled:smollm2-135m", *, adapter: Path | str | None = None,
              legalbench: Path | str | None, tasks: list[str] | str, limit: int | None = None,
              prompt_style: str = "few-shot", seed: int = 0, batch_size: int = 8,
-             reference_documents: set[str] | None = None, dtype: str = "float32",
+             reference_documents: set[str] | None = None, only_reference: bool = False,
+             calibration: str = "none", dtype: str = "float32",
              progress: TaskProgress | None = None) -> dict[str, Any]:
     """Score `model_spec` on the LegalBench tasks matching `tasks` and return the results.
 
@@ -33,11 +41,19 @@ def evaluate(model_spec: Any = "bundled:smollm2-135m", *, adapter: Path | str | 
     (`adapter`: a peft adapter folder on top); any other spec or a ready LangChain chat model
     by generation. `limit` keeps that many test rows per task, stratified by answer.
     With `reference_documents`, each task with a `document_name` column also reports rows
-    whose document is / is not among them ("in_reference" / "outside_reference").
+    whose document is / is not among them ("in_reference" / "outside_reference"); with
+    `only_reference` too, only those rows are evaluated. `calibration="batch"` (local models)
+    removes each label's mean log-likelihood over a task's rows before choosing; the
+    uncalibrated metrics are kept under "uncalibrated".
     """
     check_prompt_style(prompt_style)
+    check_calibration(calibration)
+    if only_reference and reference_documents is None:
+        raise EvaluationError("evaluating only reference rows needs the reference corpus (--reference)")
     loaded = _load_tasks(legalbench, tasks)
     scorer = _scorer(model_spec, adapter, batch_size, dtype)
+    if calibration != "none" and scorer.kind != "loglik":
+        raise EvaluationError("calibration needs log-likelihood scoring (a bundled: or hf: model)")
     results: dict[str, Any] = {
         "settings": {
             "model": model_spec if isinstance(model_spec, str) else _chat_label(model_spec),
@@ -46,23 +62,46 @@ def evaluate(model_spec: Any = "bundled:smollm2-135m", *, adapter: Path | str | 
             "dtype": dtype if scorer.kind == "loglik" else None,
             "legalbench": str(legalbench) if legalbench is not None else "hub:nguha/legalbench",
             "reference_documents": len(reference_documents) if reference_documents is not None else None,
+            "only_reference": only_reference, "calibration": calibration,
             "load_seconds": round(scorer.load_seconds, 2),
         },
         "tasks": {},
     }
     for task in loaded:
-        rows = sample_rows(task.rows, limit, seed)
+        rows = _reference_rows(task, reference_documents) if only_reference else task.rows
+        rows = sample_rows(rows, limit, seed)
 
         def report(done: int, total: int, name: str = task.name) -> None:
             if progress:
                 progress(name, done, total)
 
         started = time.perf_counter()
-        predictions = scorer.predict(task, rows, prompt_style, progress=report)
+        uncalibrated = None
+        if scorer.kind == "loglik":
+            scores = scorer.score(task, rows, prompt_style, progress=report)
+            predictions = choose_labels(scores, task.labels, calibration)
+            if calibration != "none":
+                uncalibrated = choose_labels(scores, task.labels)
+        else:
+            predictions = scorer.predict(task, rows, prompt_style, progress=report)
         seconds = time.perf_counter() - started
-        results["tasks"][task.name] = task_result(task, rows, predictions, seconds, seed, reference_documents)
+        result = task_result(task, rows, predictions, seconds, seed, reference_documents)
+        if uncalibrated is not None:
+            gold = [row["answer"] for row in rows]
+            result["uncalibrated"] = summarize(gold, uncalibrated, task.labels, seed)
+        results["tasks"][task.name] = result
     results["macro"] = macro_average(results["tasks"])
     return results
+
+
+def _reference_rows(task: Task, reference_documents: set[str]) -> list[dict[str, str]]:
+    if "document_name" not in task.columns:
+        raise EvaluationError(f"{task.name}: rows name no document (no document_name column), "
+                              f"so they cannot be limited to the reference corpus")
+    rows = [row for row in task.rows if row["document_name"] in reference_documents]
+    if not rows:
+        raise EvaluationError(f"{task.name}: no test row comes from a contract in the reference corpus")
+    return rows
 
 
 def _load_tasks(legalbench: Path | str | None, tasks: list[str] | str) -> list[Task]:
@@ -128,6 +167,9 @@ def macro_average(task_results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     macro: dict[str, Any] = {"tasks": len(task_results)}
     for metric in ("balanced_accuracy", "accuracy", "share_invalid"):
         macro[metric] = _mean([r[metric] for r in task_results.values()])
+    if all("uncalibrated" in r for r in task_results.values()) and task_results:
+        macro["uncalibrated"] = {"balanced_accuracy": _mean([r["uncalibrated"]["balanced_accuracy"]
+                                                             for r in task_results.values()])}
     for split in ("in_reference", "outside_reference"):
         parts = [r[split] for r in task_results.values() if split in r]
         if parts:

@@ -20,6 +20,9 @@ MIN_SHARED_PREFIX = 16
 Progress = Callable[[int, int], None]
 
 
+CALIBRATIONS = ("none", "batch")
+
+
 def check_prompt_style(prompt_style: str) -> None:
     if prompt_style not in PROMPT_STYLES:
         raise EvaluationError(f"unknown prompt style '{prompt_style}' (use {' or '.join(PROMPT_STYLES)})")
@@ -230,9 +233,24 @@ class LoglikScorer:
                              progress=progress)
 
     def predict(self, task: Task, rows: list[dict[str, str]], prompt_style: str = "few-shot",
-                progress: Progress | None = None) -> list[str]:
-        scores = self.score(task, rows, prompt_style, progress)
-        return [task.labels[max(range(len(row)), key=row.__getitem__)] for row in scores]
+                progress: Progress | None = None, calibration: str = "none") -> list[str]:
+        return choose_labels(self.score(task, rows, prompt_style, progress), task.labels, calibration)
+
+
+def check_calibration(calibration: str) -> None:
+    if calibration not in CALIBRATIONS:
+        raise EvaluationError(f"unknown calibration '{calibration}' (choose {' or '.join(CALIBRATIONS)})")
+
+
+def choose_labels(scores: list[list[float]], labels: list[str], calibration: str = "none") -> list[str]:
+    """The best-scoring label per row. "batch" calibration (Zhou et al. 2024, Batch Calibration)
+    first subtracts each label's mean score over the rows, removing the model's prior for a label
+    that no row's content supports; it needs the whole batch of rows, as an evaluation has."""
+    check_calibration(calibration)
+    if calibration == "batch" and scores:
+        means = [sum(row[j] for row in scores) / len(scores) for j in range(len(labels))]
+        scores = [[value - mean for value, mean in zip(row, means)] for row in scores]
+    return [labels[max(range(len(row)), key=row.__getitem__)] for row in scores]
 
 
 def parse_label(reply: str, labels: list[str]) -> str:

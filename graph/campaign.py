@@ -46,6 +46,7 @@ class CampaignSettings:
     concurrency: int = 2  # probes in flight at once
     dedup_threshold: float = 0.92  # drop an accepted question this close (cosine) to an earlier one
     guidance: str = ""  # skills or question types to target, passed to the questioner
+    seed_focus: str = ""  # one query per line: seed the passages closest to them, not evenly spread ones
     probe: ProbeSettings = field(default_factory=ProbeSettings)
 
     def __post_init__(self) -> None:
@@ -63,26 +64,46 @@ ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
 def plan_seeds(index: VectorIndex, seeds: int | None = None,
-               seeds_per_document: int | None = None) -> list[Chunk]:
-    """Pick seed chunks spread over every document: evenly spaced within each document, and
-    `seeds` shared round-robin over documents (or `seeds_per_document` each)."""
+               seeds_per_document: int | None = None, focus: list[str] | None = None) -> list[Chunk]:
+    """Pick seed chunks spread over every document: `seeds` shared round-robin over documents
+    (or `seeds_per_document` each). Within a document the chunks are evenly spaced, or, with
+    `focus` queries, the chunks closest to them (taking each query's best in turn)."""
     documents = index.documents()
     if seeds_per_document is not None:
         quota = {d: seeds_per_document for d in documents}
     else:
         base, extra = divmod(seeds or 0, max(len(documents), 1))
         quota = {d: base + (1 if i < extra else 0) for i, d in enumerate(documents)}
+    queries = [q.strip() for q in focus or [] if q.strip()]
+    query_vectors = index.embedder.encode(queries) if queries else None
     planned: list[list[Chunk]] = []
     for document in documents:
         chunks = index.chunks_of(document)
         count = min(quota[document], len(chunks))
-        positions = sorted({int((j + 0.5) * len(chunks) / count) for j in range(count)})
+        if query_vectors is not None and count:
+            positions = _closest_positions(index.vectors_of(document) @ query_vectors.T, count)
+        else:
+            positions = sorted({int((j + 0.5) * len(chunks) / count) for j in range(count)}) if count else []
         planned.append([chunks[p] for p in positions])
     # Interleave documents so that a partial run still covers many of them.
     order = []
     for depth in range(max((len(p) for p in planned), default=0)):
         order.extend(p[depth] for p in planned if depth < len(p))
     return order
+
+
+def _closest_positions(similarity: np.ndarray, count: int) -> list[int]:
+    """`count` chunk positions from a (chunks, queries) similarity matrix: each query in turn takes
+    its most similar chunk not yet taken, so every query gets seeds; returned in chunk order."""
+    rankings = [list(np.argsort(-similarity[:, q], kind="stable")) for q in range(similarity.shape[1])]
+    taken: list[int] = []
+    while len(taken) < count:
+        for ranking in rankings:
+            best = next(int(p) for p in ranking if int(p) not in taken)
+            taken.append(best)
+            if len(taken) == count:
+                break
+    return sorted(taken)
 
 
 def open_checkpointer(path: Path) -> SqliteSaver:
@@ -110,7 +131,8 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
     write_config(run, index, models, settings, prompts, extra_config)
-    seeds = plan_seeds(index, settings.seeds, settings.seeds_per_document)
+    seeds = plan_seeds(index, settings.seeds, settings.seeds_per_document,
+                       settings.seed_focus.splitlines())
     tracer = JsonlTracer(run / TRACES)
     checkpointer = open_checkpointer(run / CHECKPOINTS)
     try:

@@ -119,3 +119,13 @@ def test_near_duplicate_questions_are_dropped(small_index, tmp_path):
     assert stats["accepted"] == 1
     assert stats["duplicates_dropped"] == 1
     assert len(lines(tmp_path / "duplicates.jsonl")) == 1
+
+
+def test_plan_with_focus_seeds_the_passages_closest_to_the_queries(small_index):
+    focus = ["Who pays for repairs caused by misuse of the equipment?", "Is liability capped?"]
+    seeds = plan_seeds(small_index, seeds_per_document=1, focus=focus)
+    by_document = {c.document: c.text for c in seeds}
+    assert "repairs caused by misuse" in by_document["lease.md"]
+    assert "Liability cap" in by_document["services.md"]
+    spread = plan_seeds(small_index, seeds_per_document=1)
+    assert [c.id for c in spread] != [c.id for c in seeds]

@@ -23,6 +23,7 @@ from advqa.evaluation import (
     bootstrap_interval,
     build_reference_corpus,
     choice_logprob,
+    choose_labels,
     evaluate,
     few_shot_prompt,
     format_table,
@@ -279,6 +280,34 @@ def test_bad_options_are_errors(tmp_path):
                  adapter=tmp_path)
 
 
+def test_batch_calibration_removes_a_label_prior():
+    labels = ["No", "Yes"]  # each row's scores are [No, Yes] log-likelihoods
+    balanced = [[-1.0, -3.5], [-4.0, -1.0], [-1.2, -3.6], [-4.2, -1.1]]  # no label prior to remove
+    assert choose_labels([[-1.0, -4.0], [-1.0, -5.0], [-1.0, -3.0]], labels) == ["No", "No", "No"]
+    # Means: No -1.0, Yes -4.0; centred: row 2 (Yes -3.0 -> +1.0) beats its No (0.0).
+    assert choose_labels([[-1.0, -4.0], [-1.0, -5.0], [-1.0, -3.0]], labels, "batch") == ["No", "No", "Yes"]
+    assert choose_labels(balanced, labels, "batch") == choose_labels(balanced, labels) == ["No", "Yes"] * 2
+    with pytest.raises(EvaluationError, match="unknown calibration 'platt'"):
+        choose_labels(balanced, labels, "platt")
+
+
+def test_only_reference_rows_are_evaluated_when_asked(tmp_path):
+    make_task(tmp_path)
+    results = evaluate(FakeListChatModel(responses=["Yes"]), legalbench=tmp_path, tasks="cuad_*",
+                       reference_documents={"a.pdf"}, only_reference=True)
+    result = results["tasks"]["cuad_toy"]
+    assert result["n"] == 2 == result["in_reference"]["n"] and result["outside_reference"]["n"] == 0
+    assert results["settings"]["only_reference"] is True
+    with pytest.raises(EvaluationError, match="no test row comes from a contract in the reference corpus"):
+        evaluate(FakeListChatModel(responses=["Yes"]), legalbench=tmp_path, tasks="cuad_*",
+                 reference_documents={"z.pdf"}, only_reference=True)
+    chat = FakeListChatModel(responses=["Yes"])
+    with pytest.raises(EvaluationError, match="needs the reference corpus"):
+        evaluate(chat, legalbench=tmp_path, tasks="cuad_*", only_reference=True)
+    with pytest.raises(EvaluationError, match="calibration needs log-likelihood scoring"):
+        evaluate(chat, legalbench=tmp_path, tasks="cuad_*", calibration="batch")
+
+
 def test_an_adapter_folder_needs_an_adapter_config(tmp_path):
     with pytest.raises(EvaluationError, match="not an adapter folder"):
         LoglikScorer("bundled:smollm2-135m", adapter=tmp_path)
@@ -297,6 +326,11 @@ def test_reference_corpus_for_one_task_and_rows_inside_it(tmp_path):
     names = {row["document_name"] for row in [*task.rows, *task.train_rows]}
     with (LEGALBENCH / "contracts" / "cuad_document_map.tsv").open(encoding="utf-8", newline="") as handle:
         contract_of = {r["document_name"]: r["contract_file"] for r in csv.DictReader(handle, delimiter="\t")}
+    rows_of = {name: sum(row["document_name"] == name for row in task.rows) for name in names}
+    chosen = set(record["documents"])
+    assert summary["test_rows"] == sum(rows_of[d] for d in chosen)
+    # Every contract covers this one task, so the three with the most test rows are chosen.
+    assert min(rows_of[d] for d in chosen) >= max(rows_of[d] for d in names - chosen)
     for document, file in record["documents"].items():
         assert document in names
         source = LEGALBENCH / "contracts" / contract_of[document]
@@ -389,7 +423,7 @@ def test_evaluate_the_bundled_model_on_a_real_task(tmp_path):
     task = load_task(LEGALBENCH, "cuad_audit_rights")
     inside = {sample_rows(task.rows, 8, seed=0)[0]["document_name"]}  # at least one evaluated row inside
     results = evaluate("bundled:smollm2-135m", legalbench=LEGALBENCH, tasks="cuad_audit_rights", limit=8,
-                       reference_documents=inside)
+                       reference_documents=inside, calibration="batch")
     result = results["tasks"]["cuad_audit_rights"]
     assert result["n"] == 8 == len(result["predictions"])
     assert result["label_shares"].get("Yes", 0) + result["label_shares"].get("No", 0) == pytest.approx(1.0)
@@ -399,7 +433,9 @@ def test_evaluate_the_bundled_model_on_a_real_task(tmp_path):
     assert result["share_invalid"] == 0.0
     assert result["in_reference"]["n"] >= 1
     assert result["in_reference"]["n"] + result["outside_reference"]["n"] == 8
-    assert results["settings"] | {"model": "bundled:smollm2-135m", "scorer": "loglik", "limit": 8} == \
+    assert 0.0 <= result["uncalibrated"]["balanced_accuracy"] <= 1.0 and result["uncalibrated"]["n"] == 8
+    assert results["settings"] | {"model": "bundled:smollm2-135m", "scorer": "loglik", "limit": 8,
+                                  "calibration": "batch"} == \
         results["settings"]
     assert results["macro"]["balanced_accuracy"] == result["balanced_accuracy"]
 
