@@ -17,8 +17,11 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e ".[documents]"
 	touch $@
 
+# The report's browser tests drive Debian's chromium (/usr/bin/chromium) through playwright; never
+# `playwright install` (it downloads browsers). Without chromium those tests skip.
 $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/pip install -e ".[documents,test]"
+	command -v chromium >/dev/null || (apt-get install -y chromium || echo "chromium not installed: browser tests will skip")
 	touch $@
 
 demo: $(VENV)/.runtime

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .config import ConfigError, read_config_file, read_guidance, resolve, resolve_models
+from .config import (
+    ConfigError,
+    parse_worker,
+    read_config_file,
+    read_guidance,
+    read_prices,
+    resolve,
+    resolve_cache,
+    resolve_endpoints,
+    resolve_models,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Adversarial QA: turn reference documents into a small, hard, grounded "
@@ -23,11 +34,16 @@ console = Console(stderr=True)
 out = Console()
 
 
+class CampaignError(Exception):
+    """A campaign in which every probe failed with an error (e.g. an unreachable model server)."""
+
+
 def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # a broken PDF is reported as one line instead
 
 
 def _progress() -> Progress:
@@ -36,7 +52,7 @@ def _progress() -> Progress:
 
 
 def do_index(docs: Path, index_dir: Path, *, embedding_model: str | None = None,
-             max_tokens: int = 200, overlap_tokens: int = 40):
+             max_tokens: int = 200, overlap_tokens: int = 40, max_file_mb: float | None = None):
     from .retrieval import build_index, load_index
 
     with _progress() as progress:
@@ -46,7 +62,10 @@ def do_index(docs: Path, index_dir: Path, *, embedding_model: str | None = None,
             progress.update(task, completed=done, total=total)
 
         report = build_index(docs, index_dir, embedding_model=embedding_model,
-                             max_tokens=max_tokens, overlap_tokens=overlap_tokens, progress=advance)
+                             max_tokens=max_tokens, overlap_tokens=overlap_tokens, progress=advance,
+                             **({"max_file_mb": max_file_mb} if max_file_mb is not None else {}))
+    for note in report.notes:  # skipped files and fallback decodings, one line each
+        print(f"advqa: {'skipped' if note.skipped else 'note'}: {note}", file=sys.stderr)
     console.print(
         f"indexed {report.documents} documents into {report.chunks} chunks "
         f"({report.added_documents} added, {report.changed_documents} changed, "
@@ -63,11 +82,12 @@ def index(
         help="sentence-transformers name or path (default: bundled all-MiniLM-L6-v2).")] = None,
     max_tokens: Annotated[int, typer.Option(help="Chunk size budget in tokens.")] = 200,
     overlap_tokens: Annotated[int, typer.Option(help="Overlap between chunks in tokens.")] = 40,
+    max_file_mb: Annotated[float, typer.Option(help="Skip (and report) files larger than this many MB.")] = 50.0,
 ) -> None:
     """Chunk and embed DOCS into a FAISS index; re-running embeds only what changed."""
     _quiet_libraries()
     do_index(docs, out_dir, embedding_model=embedding_model, max_tokens=max_tokens,
-             overlap_tokens=overlap_tokens)
+             overlap_tokens=overlap_tokens, max_file_mb=max_file_mb)
 
 
 @app.command()
@@ -75,6 +95,7 @@ def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder (re-use it to resume).")],
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder from `advqa index`.")] = None,
     docs: Annotated[Path | None, typer.Option(help="Documents to index first (into OUT/index).")] = None,
+    max_file_mb: Annotated[float | None, typer.Option(help="With --docs: skip (and report) files larger than this many MB. [default: 50]")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seed passages in all, spread over documents. [default: 8]")] = None,
     seeds_per_doc: Annotated[int | None, typer.Option(help="Seed passages per document (instead of --seeds).")] = None,
     max_rounds: Annotated[int | None, typer.Option(help="Rounds per probe. [default: 3]")] = None,
@@ -86,13 +107,20 @@ def generate(
     student: Annotated[str | None, typer.Option(help="Student model spec (the model to adapt).")] = None,
     expert: Annotated[str | None, typer.Option(help="Expert model spec.")] = None,
     critic: Annotated[str | None, typer.Option(help="Critic model spec.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Base URL for openai: specs (else $OPENAI_BASE_URL); the key comes from $OPENAI_API_KEY.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Base URL for every openai: role (else [endpoints] in --config, else $OPENAI_BASE_URL).")] = None,
+    api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the key of openai: endpoints. [default: OPENAI_API_KEY]")] = None,
+    request_timeout: Annotated[float | None, typer.Option(help="Seconds per request to openai: endpoints. [default: 120]")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors (backoff with jitter). [default: 3]")] = None,
+    endpoint_concurrency: Annotated[int | None, typer.Option(help="Most requests in flight per endpoint base URL, shared by its roles. [default: no limit]")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the models even for calls made before (else replies are cached).")] = False,
     prompts: Annotated[Path | None, typer.Option(help="Folder of prompt files replacing the packaged ones.")] = None,
     guidance: Annotated[str | None, typer.Option(help="Skills or question types to target: text or a file.")] = None,
     seed_focus: Annotated[str | None, typer.Option(help="Seed the passages closest to these queries (one per line: text or a file) instead of evenly spread ones.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Probes in flight at once. [default: 2]")] = None,
     dedup_threshold: Annotated[float | None, typer.Option(help="Cosine above which a question is a duplicate. [default: 0.92]")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML file with [campaign], [probe], [models] tables.")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML file with [campaign], [probe], [models], [endpoints], [prices] tables.")] = None,
+    checkpointer: Annotated[str | None, typer.Option(help="postgres://user@host/db to share probes between workers, or a SQLite file. [default: OUT/checkpoints.sqlite]")] = None,
+    worker: Annotated[str | None, typer.Option(help="I/N: run only this worker's share of the seeds (e.g. 2/4); workers may share OUT.")] = None,
 ) -> None:
     """Run (or resume) an adversarial campaign and write the dataset into OUT."""
     _quiet_libraries()
@@ -115,8 +143,16 @@ def generate(
     models = resolve_models({"questioner": questioner, "student": student, "expert": expert,
                              "critic": critic}, file.get("models", {}), model)
     run_generate(out_dir, index_dir=index_dir, docs=docs, settings=settings, models=models,
-                 prompts_dir=prompts, base_url=resolve(base_url, file.get("models", {}).get("base_url"),
-                                                       "OPENAI_BASE_URL", None))
+                 prompts_dir=prompts,
+                 endpoints=resolve_endpoints({"base_url": base_url, "api_key_env": api_key_env,
+                                              "timeout": request_timeout, "max_retries": max_retries,
+                                              "max_concurrency": endpoint_concurrency},
+                                             file.get("endpoints", {}), file.get("models", {}).get("base_url")),
+                 prices=read_prices(file.get("prices", {})),
+                 cache_path=resolve_cache(no_cache, fc.get("cache")),
+                 checkpointer=resolve(checkpointer, fc.get("checkpointer"), "ADVQA_CHECKPOINTER", None),
+                 worker=parse_worker(resolve(worker, fc.get("worker"), "ADVQA_WORKER", None)),
+                 max_file_mb=max_file_mb)
 
 
 @app.command()
@@ -137,7 +173,7 @@ def demo(
                                   max_rounds=max_rounds, scorer="combined", k=3)
     models = resolve_models({}, {}, None)
     run_generate(out_dir / "run", index_dir=index_dir, docs=None, settings=settings, models=models,
-                 prompts_dir=None)
+                 prompts_dir=None, cache_path=resolve_cache(False, None))
 
 
 def _campaign_settings(*, threshold, max_rounds, scorer, k, **campaign):
@@ -153,23 +189,41 @@ def _campaign_settings(*, threshold, max_rounds, scorer, k, **campaign):
 
 def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, settings,
                  models: dict[str, str], prompts_dir: Path | None,
-                 base_url: str | None = None) -> dict[str, Any]:
-    from .agents import load_prompts
+                 base_url: str | None = None, checkpointer: str | None = None,
+                 worker=None, endpoints: dict[str, Any] | None = None,
+                 prices: dict[str, dict[str, float]] | None = None,
+                 cache_path: Path | None = None, max_file_mb: float | None = None) -> dict[str, Any]:
+    from .agents import ResponseCache, load_prompts
     from .graph.campaign import run_campaign
+    from .graph.checkpointers import is_postgres, open_checkpointer
     from .models import load_chat_model, validate_spec
     from .retrieval import load_index
 
     prompt_set = load_prompts(prompts_dir)  # a bad prompt file fails before any model call
     for spec in models.values():
         validate_spec(spec)
+    if checkpointer and is_postgres(checkpointer):
+        with open_checkpointer(checkpointer):  # an unreachable database fails before any work
+            pass
     if docs is not None:
         index_dir = out_dir / "index"
-        idx = do_index(docs, index_dir)
+        idx = do_index(docs, index_dir, max_file_mb=max_file_mb)
     else:
         idx = load_index(index_dir)
+    idx.check_embedder()  # an index built with another embedding model fails here, not in every probe
     # Resolve every spec before the campaign starts, so that a bad one fails before any call.
-    chat_models = {role: load_chat_model(spec, base_url=base_url) if spec.startswith("openai:")
+    endpoints = endpoints or resolve_endpoints({"base_url": base_url}, {})
+    chat_models = {role: load_chat_model(spec, endpoint=endpoints[role]) if spec.startswith("openai:")
                    else load_chat_model(spec) for role, spec in models.items()}
+    # Endpoint settings and prices go into config.toml; an Endpoint names its key's variable only.
+    used = {role: asdict(endpoints[role]) for role, spec in models.items() if spec.startswith("openai:")}
+    extra = {"index": {"path": str(index_dir)}, "model_specs": models,
+             "campaign": {"cache": str(cache_path) if cache_path else False}}
+    if used:
+        extra["endpoints"] = used
+    if prices:
+        extra["prices"] = prices
+    cache = ResponseCache(cache_path) if cache_path else None
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("probes", total=None)
@@ -180,11 +234,36 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
             elif event == "probe":
                 progress.advance(task)
 
-        stats = run_campaign(idx, out_dir, models=chat_models, settings=settings, prompts=prompt_set,
-                             progress=report, extra_config={"index": {"path": str(index_dir)},
-                                                            "model_specs": models})
-    print_summary(stats, out_dir, time.perf_counter() - started)
+        try:
+            stats = run_campaign(idx, out_dir, models=chat_models, settings=settings, prompts=prompt_set,
+                                 progress=report, extra_config=extra,
+                                 checkpointer=checkpointer or None, worker=worker, cache=cache)
+        finally:
+            if cache is not None:
+                cache.close()
+    if stats["errored"] and not stats["finished"]:
+        first = next(iter(stats["errors"].values()), "")
+        raise CampaignError(f"every probe failed ({stats['errored']} of {stats['probes']}); "
+                            f"the first error: {first} (details in {out_dir / 'traces.jsonl'})")
+    if worker is None:
+        print_summary(stats, out_dir, time.perf_counter() - started)
+    else:
+        print_worker_summary(stats, out_dir, time.perf_counter() - started)
+    if worker is None or "campaign" in stats:
+        write_run_report(out_dir)
     return stats
+
+
+def write_run_report(run_dir: Path) -> None:
+    """RUN_DIR/report.html at the end of a run; a report problem never hides the run's own files."""
+    from .report import write_report
+
+    try:
+        path = write_report(run_dir)
+    except Exception as error:  # the dataset, traces and stats are already written
+        console.print(f"report not written: {type(error).__name__}: {error}", markup=False, style="yellow")
+        return
+    console.print(f"report: {path}", markup=False)
 
 
 def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
@@ -197,8 +276,12 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
         ("exhausted / failed / errored", f"{stats['exhausted']} / {stats['failed']} / {stats['errored']}"),
         ("acceptance rate", f"{stats['acceptance_rate']:.0%}"),
         ("mean rounds", f"{stats['mean_rounds']:.2f}"),
-        ("model calls", f"{stats['model_calls']} ({stats['model_calls_this_run']} this run)"),
+        ("model calls", f"{stats['model_calls']} ({stats['model_calls_this_run']} this run, "
+                        f"{stats.get('cache_hits', 0)} from the cache)"),
         ("tokens", f"{stats['tokens']:,}"),
+        *([("cost", f"{stats['cost']:.4f}" + (f" (no price for {', '.join(stats['unpriced_models'])})"
+                                               if stats.get("unpriced_models") else ""))]
+          if "cost" in stats else []),
         ("time", f"{seconds:.1f}s"),
         ("dataset", str(run_dir / "dataset.jsonl")),
         ("traces / stats", f"{run_dir / 'traces.jsonl'}, {run_dir / 'stats.json'}"),
@@ -206,6 +289,35 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
     for name, value in rows:
         table.add_row(name, value)
     out.print(table)
+    out.print(role_table(stats))
+
+
+def role_table(stats: dict[str, Any]) -> Table:
+    """Calls, cache hits, tokens, seconds (and cost, when priced) per role."""
+    priced = "cost" in stats
+    table = Table(title="model calls per role")
+    for column in ("role", "calls", "cached", "errors", "tokens in", "tokens out", "seconds",
+                   *(["cost"] if priced else [])):
+        table.add_column(column, justify="left" if column == "role" else "right", no_wrap=True)
+    for role, row in stats.get("per_role", {}).items():
+        cost = f"{row['cost']:.4f}" if "cost" in row else "no price"
+        table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)), str(row.get("errors", 0)),
+                      f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
+                      *([cost] if priced else []))
+    return table
+
+
+def print_worker_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
+    """One worker's share; the whole campaign's table too when this worker completed it."""
+    name = "stats-{}-of-{}.json".format(*stats["worker"].split("/"))
+    out.print(f"worker {stats['worker']}: {stats['finished']} of {stats['probes']} probes finished "
+              f"({stats['accepted']} accepted, {stats['exhausted']} exhausted, {stats['failed']} failed, "
+              f"{stats['errored']} errored), {stats['model_calls_this_run']} model calls, "
+              f"{seconds:.1f}s -> {run_dir / name}")
+    if "campaign" in stats:
+        print_summary(stats["campaign"], run_dir, seconds)
+    else:
+        out.print("the campaign is not complete yet: the last worker to finish writes stats.json")
 
 
 def _register_commands() -> None:
@@ -219,6 +331,11 @@ def _register_commands() -> None:
     app.command("eval")(eval_command)
     app.command("reference")(reference_command)
     app.command("baseline")(baseline_command)
+    from .report.commands import prompts_app, report_command, trace_command
+
+    app.command("report")(report_command)
+    app.command("trace")(trace_command)
+    app.add_typer(prompts_app, name="prompts")
 
 
 _register_commands()
@@ -229,14 +346,16 @@ def main() -> None:
     from .agents import PromptError
     from .baselines import BaselineError
     from .evaluation import EvaluationError
+    from .graph.checkpointers import CheckpointerError
     from .models import ModelError
+    from .report import ReportError
     from .retrieval import RetrievalError
     from .training import TrainingError
 
     try:
         app()
     except (ConfigError, ModelError, PromptError, RetrievalError, TrainingError, EvaluationError,
-            BaselineError) as error:
+            BaselineError, CheckpointerError, ReportError, CampaignError) as error:
         print(f"advqa: error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

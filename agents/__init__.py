@@ -1,5 +1,6 @@
 """The four roles (questioner, student, expert, critic), their prompts, parsers and scorers."""
 
+from .cache import ResponseCache, default_cache_path
 from .calls import CallContext, CallResult, invoke_model
 from .critic import CriticResult, fallback_feedback, judge_answers
 from .divergence import (
@@ -23,10 +24,9 @@ from .verdicts import Verdict, parse_score, parse_verdict
 __all__ = [
     "PROMPTS_DIR", "ROLES", "SCORERS", "SIMILARITY_BAR", "CallContext", "CallResult",
     "CriticResult", "Grounding", "JsonlTracer", "ListTracer", "NullTracer", "PromptError",
-    "PromptSet", "QuestionAttempt", "Tracer", "Verdict", "answer_as_expert", "answer_as_student",
-    "ask_question", "check_grounding", "cited_labels", "combine", "embedding_divergence",
-    "export_prompts", "extract_question", "facts_divergence", "fallback_feedback", "invoke_model",
-    "judge_answers",
-    "leading_verdict", "load_prompts", "parse_score", "parse_verdict", "read_traces",
-    "verdict_divergence",
+    "PromptSet", "QuestionAttempt", "ResponseCache", "Tracer", "Verdict", "answer_as_expert",
+    "answer_as_student", "ask_question", "check_grounding", "cited_labels", "combine",
+    "default_cache_path", "embedding_divergence", "export_prompts", "extract_question",
+    "facts_divergence", "fallback_feedback", "invoke_model", "judge_answers", "leading_verdict",
+    "load_prompts", "parse_score", "parse_verdict", "read_traces", "verdict_divergence",
 ]

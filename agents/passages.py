@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from ..retrieval import Passage
 
 _TAG = re.compile(r"<\s*/?\s*passage", re.IGNORECASE)
+# Chat-template markers ("<|im_end|>", "</s>"): a tokenizer reads them in text as real special
+# tokens, so document text holding one could end the user turn and open a system turn.
+_SPECIAL = re.compile(r"<(?=\|)|<(?=/?s>)")
 
 
 def passage_label(position: int) -> str:
@@ -15,16 +18,21 @@ def passage_label(position: int) -> str:
 
 
 def neutralise(text: str) -> str:
-    """Document text is data: it must not open or close a passage block of its own."""
-    return _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text)
+    """Document text is data: it must not open or close a passage block of its own, nor hold a
+    chat-template marker."""
+    return _SPECIAL.sub("‹", _TAG.sub(lambda m: m.group(0).replace("<", "‹"), text))
+
+
+def document_name(passage: Passage) -> str:
+    """A passage's document id as it may appear inside a quoted attribute."""
+    return neutralise(passage.document).replace('"', "'")
 
 
 def format_passages(passages: Sequence[Passage]) -> str:
     """Render passages as <passage id="P1" document="..."> blocks."""
     blocks = []
     for position, passage in enumerate(passages):
-        document = neutralise(passage.document).replace('"', "'")
-        blocks.append(f'<passage id="{passage_label(position)}" document="{document}">\n'
+        blocks.append(f'<passage id="{passage_label(position)}" document="{document_name(passage)}">\n'
                       f"{neutralise(passage.text.strip())}\n</passage>")
     return "\n\n".join(blocks)
 

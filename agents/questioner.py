@@ -8,7 +8,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..retrieval import Passage
 from .calls import CallContext, invoke_model
-from .passages import format_seed
+from .passages import document_name, format_seed
 from .prompts import PromptSet
 from .questions import extract_question
 
@@ -31,7 +31,7 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
     """Ask for a question, validating it by code; retry with a varied seed up to `attempts` times."""
     prompt = prompts.render(
         "questioner",
-        document=seed.document,
+        document=document_name(seed),
         passage=format_seed(seed),
         guidance=guidance.strip() or "any clause that needs careful interpretation",
         feedback=feedback.strip() or "none yet (this is the first question)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import Counter
@@ -43,9 +44,15 @@ class JsonlTracer:
         self.recorded: Counter[str] = Counter()  # events written by this tracer, by kind
 
     def record(self, event: dict[str, Any]) -> None:
-        line = json.dumps({"time": time.time(), **event}, ensure_ascii=False, default=str)
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        line = json.dumps({"time": time.time(), **event}, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            # One write() on an O_APPEND descriptor: lines of worker processes sharing the file
+            # never interleave (a buffered file may split a long line into several writes).
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
             self.recorded[event.get("kind", "")] += 1
 
 

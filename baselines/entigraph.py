@@ -19,6 +19,9 @@ from .prompts import document_label, fill, load_prompt, passage_block
 # Regex tokens of document text per extraction call (about 1,400 student tokens): one call per
 # section rather than per passage keeps extraction a small share of the generation cost.
 SECTION_TOKENS = 1200
+# Sections asked per document, evenly spaced: a long contract's names are capped at MAX_ENTITIES
+# anyway, and asking every section of a 300 kB contract cost more than the whole relation budget.
+MAX_SECTIONS = 6
 PASSAGE_TOKENS, PASSAGE_OVERLAP = 200, 40
 MIN_ENTITIES = 3  # fewer usable names from the model: use code extraction instead
 MAX_ENTITIES = 30  # per document: 435 pairs at most
@@ -46,7 +49,7 @@ def extract_entities(documents: Sequence[Document], model: BaseChatModel, *, wor
     """
     template = load_prompt("entities")
     sections = [(document, section) for document in documents
-                for section in chunk_document(document, SECTION_TOKENS, 0)]
+                for section in spread(chunk_document(document, SECTION_TOKENS, 0), MAX_SECTIONS)]
     jobs = [Job(role="entities", probe_id=f"entities:{section.id}", max_tokens=EXTRACTION_MAX_TOKENS,
                 prompt=fill(template, passage=passage_block(document.id, section.text)),
                 meta={"document": document.id})
@@ -65,6 +68,13 @@ def extract_entities(documents: Sequence[Document], model: BaseChatModel, *, wor
             entities, source = usable(code_entities(document.text, MAX_ENTITIES), chunks), "code"
         found.append(DocumentEntities(document, entities[:MAX_ENTITIES], source, chunks))
     return found
+
+
+def spread(items: list, count: int) -> list:
+    """At most `count` of `items`, evenly spaced, in order."""
+    if len(items) <= count:
+        return list(items)
+    return [items[int((j + 0.5) * len(items) / count)] for j in range(count)]
 
 
 def usable(names: list[str], chunks: Sequence[Chunk]) -> list[str]:

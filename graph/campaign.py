@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -15,17 +14,19 @@ from typing import Any
 
 import numpy as np
 import tomli_w
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from ..agents import JsonlTracer, PromptSet, load_prompts
+from ..agents import JsonlTracer, PromptSet, ResponseCache, load_prompts
 from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
+from .checkpointers import Checkpointer, describe, open_checkpointer
 from .probe import build_probe_graph
 from .samples import make_sample
 from .settings import ProbeSettings
-from .state import FINAL_OUTCOMES, ProbeState, RoundRecord
+from .sharding import Worker
+from .shared_files import RunLock, SharedDataset
+from .state import FINAL_OUTCOMES, ProbeState
 from .stats import compute_stats
 
 ROLES = ("questioner", "student", "expert", "critic")
@@ -106,23 +107,25 @@ def _closest_positions(similarity: np.ndarray, count: int) -> list[int]:
     return sorted(taken)
 
 
-def open_checkpointer(path: Path) -> SqliteSaver:
-    """A SQLite checkpointer that knows advqa's state types (no unregistered-type warnings)."""
-    connection = sqlite3.connect(str(path), check_same_thread=False)
-    serde = JsonPlusSerializer(allowed_msgpack_modules=[ProbeState, RoundRecord, Passage])
-    saver = SqliteSaver(connection, serde=serde)
-    saver.setup()
-    return saver
-
-
 def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                  models: dict[str, ModelSpec] | None = None,
                  settings: CampaignSettings | None = None, prompts: PromptSet | None = None,
                  callbacks: list | None = None, progress: ProgressCallback | None = None,
-                 extra_config: dict[str, Any] | None = None) -> dict[str, Any]:
+                 extra_config: dict[str, Any] | None = None,
+                 checkpointer: Checkpointer | None = None,
+                 worker: Worker | None = None,
+                 cache: ResponseCache | None = None) -> dict[str, Any]:
     """Run (or resume) a campaign into `run_dir`; returns the stats written to stats.json.
+    With `cache`, model calls made before (same model, prompt, parameters) are answered from it.
 
-    Finished probes are not run again: their thread in checkpoints.sqlite says how they ended.
+    Finished probes are not run again: their checkpointer thread (the probe id, which is the
+    seed chunk's id) says how they ended. `checkpointer` is RUN_DIR/checkpoints.sqlite unless
+    given: a postgres:// URL, a SQLite path, or a ready LangGraph checkpointer.
+
+    With `worker` (I of N), only the seeds that hash to worker I run. Workers may share the run
+    directory and the checkpointer; each writes stats-I-of-N.json and returns that summary, and
+    the one that finds every seed of the campaign finished also deduplicates the dataset and
+    writes stats.json (under "campaign" in its summary).
     """
     started = time.perf_counter()
     settings = settings or CampaignSettings()
@@ -130,25 +133,26 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
     models = {role: (models or {}).get(role) for role in ROLES}
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    write_config(run, index, models, settings, prompts, extra_config)
-    seeds = plan_seeds(index, settings.seeds, settings.seeds_per_document,
-                       settings.seed_focus.splitlines())
+    checkpointer = run / CHECKPOINTS if checkpointer is None else checkpointer
+    extra = dict(extra_config or {})
+    extra["campaign"] = {"checkpointer": describe(checkpointer), **extra.get("campaign", {})}
+    write_config(run, index, models, settings, prompts, extra)
+    planned = plan_seeds(index, settings.seeds, settings.seeds_per_document,
+                         settings.seed_focus.splitlines())
+    seeds = [c for c in planned if worker is None or worker.owns(c.id)]
     tracer = JsonlTracer(run / TRACES)
-    checkpointer = open_checkpointer(run / CHECKPOINTS)
-    try:
-        dataset = run / DATASET
-        written = {s["meta"]["probe_id"] for s in read_jsonl(dataset)}
-        written |= {s["meta"]["probe_id"] for s in read_jsonl(run / DUPLICATES)}
-        lock = threading.Lock()
+    lock = RunLock(run)
+    with open_checkpointer(checkpointer) as saver:
+        dataset = SharedDataset(run / DATASET, run / DUPLICATES, lock)
         app = None
         finished: dict[str, dict[str, Any]] = {}
         errors: dict[str, str] = {}
         pending = []
         for chunk in seeds:
-            values = _final_values(checkpointer, chunk.id)
+            values = _final_values(saver, chunk.id)
             if values is not None:
                 finished[chunk.id] = values
-                _append_sample(dataset, values, written, lock)
+                _append_sample(dataset, values)
             else:
                 pending.append(chunk)
         if progress:
@@ -157,9 +161,8 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
             loaded = {role: load_chat_model(spec) for role, spec in models.items()}
             graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
                                       settings=settings.probe, prompts=prompts, tracer=tracer,
-                                      embedder=index.embedder, **loaded)
-            app = graph.compile(checkpointer=checkpointer)
-            accepted_by_document = _accepted_questions(dataset)
+                                      embedder=index.embedder, cache=cache, **loaded)
+            app = graph.compile(checkpointer=saver)
 
             def work(chunk: Chunk) -> tuple[str, dict | None, str]:
                 config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
@@ -168,11 +171,10 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                     if app.get_state(config).next:
                         app.invoke(None, config)  # resume a probe interrupted mid-way
                     else:
-                        with lock:
-                            accepted = list(accepted_by_document.get(chunk.document, []))
                         app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
                                               guidance=settings.guidance,
-                                              accepted_questions=accepted), config)
+                                              accepted_questions=dataset.questions(chunk.document)),
+                                   config)
                     return chunk.id, _values(app.get_state(config)), ""
                 except Exception as error:  # a probe that errors is retried on the next resume
                     reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
@@ -186,12 +188,7 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                     probe_id, values, error = future.result()
                     if values is not None:
                         finished[probe_id] = values
-                        if values["outcome"] == "accepted":
-                            sample = _append_sample(dataset, values, written, lock)
-                            if sample:
-                                with lock:
-                                    accepted_by_document.setdefault(sample["meta"]["document"], []) \
-                                        .append(sample["messages"][0]["content"])
+                        _append_sample(dataset, values)
                     else:
                         errors[probe_id] = error
                     if progress:
@@ -200,15 +197,58 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
             finally:
                 # On an interrupt, probes not yet started are cancelled; running ones finish.
                 pool.shutdown(wait=True, cancel_futures=True)
-        deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
-        stats = compute_stats(
-            run, seeds=[c.id for c in seeds], finished=finished, errors=errors,
-            calls_this_run=tracer.recorded["model_call"],
-            wall_seconds=time.perf_counter() - started,
-        )
-    finally:
-        checkpointer.conn.close()
-    return stats
+        if worker is not None:
+            return _finish_worker(run, worker, planned, seeds, saver, dataset, finished, errors,
+                                  index=index, settings=settings, tracer=tracer, started=started)
+        with lock:
+            deduplicate(run, [c.id for c in seeds], index.embedder, settings.dedup_threshold)
+            return compute_stats(
+                run, seeds=[c.id for c in seeds], finished=finished, errors=errors,
+                calls_this_run=tracer.recorded["model_call"],
+                wall_seconds=time.perf_counter() - started,
+            )
+
+
+def _finish_worker(run: Path, worker: Worker, planned: list[Chunk], seeds: list[Chunk],
+                   saver: BaseCheckpointSaver, dataset: SharedDataset,
+                   finished: dict[str, dict[str, Any]], errors: dict[str, str], *,
+                   index: VectorIndex, settings: CampaignSettings, tracer: JsonlTracer,
+                   started: float) -> dict[str, Any]:
+    """Write this worker's stats-I-of-N.json; if every planned seed is now finished (by any
+    worker), complete the campaign: its whole dataset, deduplicated, and stats.json.
+
+    Under the run lock, so the last worker to look, whose own samples are all written by then,
+    is the one whose stats.json stands.
+    """
+    outcomes = [v["outcome"] for v in finished.values()]
+    summary: dict[str, Any] = {
+        "worker": str(worker), "probes": len(seeds), "campaign_probes": len(planned),
+        "finished": len(finished), "accepted": outcomes.count("accepted"),
+        "exhausted": outcomes.count("exhausted"), "failed": outcomes.count("failed"),
+        "errored": len(errors), "errors": errors,
+        "model_calls_this_run": tracer.recorded["model_call"],
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
+    name = f"stats-{worker.index}-of-{worker.count}.json"
+    with dataset.lock:
+        everything: dict[str, dict[str, Any]] = {}
+        for chunk in planned:
+            values = finished.get(chunk.id) or _final_values(saver, chunk.id)
+            if values is None:
+                break
+            everything[chunk.id] = values
+        else:
+            # Samples of workers writing to another run directory (sharing only the database).
+            for values in everything.values():
+                _append_sample(dataset, values)
+            deduplicate(run, [c.id for c in planned], index.embedder, settings.dedup_threshold)
+            summary["campaign"] = compute_stats(
+                run, seeds=[c.id for c in planned], finished=everything, errors={},
+                calls_this_run=tracer.recorded["model_call"],
+                wall_seconds=time.perf_counter() - started,
+            )
+        _write_text(run / name, json.dumps(summary, indent=2))
+    return summary
 
 
 def _passage(chunk: Chunk) -> Passage:
@@ -220,7 +260,7 @@ def _values(snapshot) -> dict[str, Any]:
     return values if isinstance(values, dict) else asdict(values)
 
 
-def _final_values(checkpointer: SqliteSaver, probe_id: str) -> dict[str, Any] | None:
+def _final_values(checkpointer: BaseCheckpointSaver, probe_id: str) -> dict[str, Any] | None:
     """A probe's final state when its thread finished, else None."""
     saved = checkpointer.get_tuple({"configurable": {"thread_id": probe_id}})
     if saved is None:
@@ -230,35 +270,17 @@ def _final_values(checkpointer: SqliteSaver, probe_id: str) -> dict[str, Any] | 
     return values if values.get("outcome") in FINAL_OUTCOMES else None
 
 
-def _append_sample(dataset: Path, values: dict[str, Any], written: set[str],
-                   lock: threading.Lock) -> dict | None:
-    if values.get("outcome") != "accepted":
-        return None
-    sample = make_sample(values)
-    with lock:
-        if sample["meta"]["probe_id"] in written:
-            return None
-        with dataset.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(sample, ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        written.add(sample["meta"]["probe_id"])
-    return sample
-
-
-def _accepted_questions(dataset: Path) -> dict[str, list[str]]:
-    by_document: dict[str, list[str]] = {}
-    for sample in read_jsonl(dataset):
-        by_document.setdefault(sample["meta"]["document"], []).append(
-            sample["messages"][0]["content"])
-    return by_document
+def _append_sample(dataset: SharedDataset, values: dict[str, Any]) -> None:
+    if values.get("outcome") == "accepted":
+        dataset.append(make_sample(values))
 
 
 def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list[dict]:
     """Drop accepted questions closer than `threshold` (cosine) to an earlier one.
 
     Works over dataset.jsonl and earlier duplicates together, in seed order, so running it
-    again gives the same split. Dropped samples go to duplicates.jsonl.
+    again gives the same split. Dropped samples go to duplicates.jsonl. Call it under the
+    run's lock when other workers may be appending.
     """
     samples = read_jsonl(run / DATASET) + read_jsonl(run / DUPLICATES)
     if not samples:
@@ -280,10 +302,14 @@ def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    staging = path.with_suffix(path.suffix + ".tmp")
+    _write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write through a staging file and rename: readers and other workers never see half a file."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with staging.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(staging, path)
@@ -308,7 +334,11 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
             document[key] = {**document[key], **value}
         else:
             document[key] = value
-    (run / CONFIG).write_text(tomli_w.dumps(_drop_none(document)), encoding="utf-8")
+    _write_text(run / CONFIG, tomli_w.dumps(_drop_none(document)))
+    # The prompt texts too (RUN_DIR/prompts/<role>.txt), for `advqa prompts diff` and `--prompts`.
+    (run / "prompts").mkdir(exist_ok=True)
+    for role, template in prompts.templates.items():
+        _write_text(run / "prompts" / f"{role}.txt", template)
 
 
 def _spec_label(spec: ModelSpec | None) -> str:

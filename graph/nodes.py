@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from ..agents import (
     CallContext,
     PromptSet,
+    ResponseCache,
     Tracer,
     answer_as_expert,
     answer_as_student,
@@ -26,6 +27,7 @@ from ..agents import (
     verdict_divergence,
 )
 from ..agents.grounding import labels_for
+from ..agents.injection import suspicious_passages
 from ..retrieval import Passage, passage_from_document
 from .settings import ProbeSettings
 from .state import ProbeState, RoundRecord, best_round
@@ -33,7 +35,8 @@ from .state import ProbeState, RoundRecord, best_round
 
 @dataclass
 class ProbeDeps:
-    """What the nodes need besides the state: models, prompts, retrieval, scoring, tracing."""
+    """What the nodes need besides the state: models, prompts, retrieval, scoring, tracing,
+    and the reply cache (None: every call goes to the model)."""
 
     questioner: BaseChatModel
     student: BaseChatModel
@@ -44,11 +47,12 @@ class ProbeDeps:
     prompts: PromptSet
     tracer: Tracer
     settings: ProbeSettings
+    cache: ResponseCache | None = None
 
 
 def _context(state: ProbeState, deps: ProbeDeps, config: RunnableConfig | None) -> CallContext:
     return CallContext(probe_id=state.probe_id, round=state.round, tracer=deps.tracer,
-                       config=config)
+                       config=config, cache=deps.cache)
 
 
 def _retrieve_passages(query: str, deps: ProbeDeps, config: RunnableConfig | None) -> list[Passage]:
@@ -65,7 +69,8 @@ def retrieve(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> d
     passages = _retrieve_passages(state.topic, deps, config)
     deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": 0,
                         "role": "retrieve", "query": state.topic,
-                        "passages": [p.id for p in passages]})
+                        "passages": [p.id for p in passages],
+                        "suspicious": suspicious_passages(passages)})
     if not passages:
         return {"outcome": "failed", "failure": f"no passage found for topic {state.topic!r}"}
     return {"seed": passages[0]}
@@ -74,7 +79,8 @@ def retrieve(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> d
 def questioner(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
     """Write the next question, using the critic's last feedback."""
     number = state.round + 1
-    ctx = CallContext(probe_id=state.probe_id, round=number, tracer=deps.tracer, config=config)
+    ctx = CallContext(probe_id=state.probe_id, round=number, tracer=deps.tracer, config=config,
+                      cache=deps.cache)
     attempt = ask_question(
         deps.questioner, deps.prompts, ctx, seed=state.seed, guidance=state.guidance,
         feedback=state.feedback, accepted_questions=state.accepted_questions,
@@ -105,7 +111,7 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
         passages = [state.seed, *passages][: deps.settings.k]
     deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": state.round,
                         "role": "expert", "query": state.question,
-                        "passages": labels_for(passages),
+                        "passages": labels_for(passages), "suspicious": suspicious_passages(passages),
                         "seconds": round(time.perf_counter() - started, 4)})
     result = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
                               state.question, passages, deps.settings.max_tokens["expert"])
@@ -136,7 +142,8 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
         expert_answer=state.expert_answer, passages=list(state.passages),
         grounded=grounding.grounded, grounding_method=grounding.method,
         grounding_passages=grounding.passage_ids, grounding_score=round(grounding.score, 4),
-        fabricated_citations=grounding.fabricated, scores=scores,
+        fabricated_citations=grounding.fabricated, unsupported_citations=grounding.unsupported,
+        scores=scores,
         divergence=round(divergence, 4), scorer=scorer, critic_grounded=verdict.grounded,
         feedback=feedback, reason=verdict.reason, verdict_parsed_with=verdict.parsed_with,
     )
@@ -144,7 +151,8 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
              "role": "critic", "scores": scores, "divergence": record.divergence,
              "scorer": scorer, "grounded": grounding.grounded,
              "grounding_method": grounding.method, "grounding_passages": grounding.passage_ids,
-             "fabricated_citations": grounding.fabricated, "critic_grounded": verdict.grounded,
+             "fabricated_citations": grounding.fabricated,
+             "unsupported_citations": grounding.unsupported, "critic_grounded": verdict.grounded,
              "verdict_parsed_with": verdict.parsed_with}
     if verdict.parsed_with == "none":
         event["note"] = ("critic verdict could not be parsed after a retry; divergence comes "

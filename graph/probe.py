@@ -9,7 +9,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.retrievers import BaseRetriever
 from langgraph.graph import END, START, StateGraph
 
-from ..agents import NullTracer, PromptSet, Tracer, load_prompts
+from ..agents import NullTracer, PromptSet, ResponseCache, Tracer, load_prompts
 from ..models import ModelSpec, load_chat_model
 from ..retrieval import Embedder, IndexRetriever
 from . import nodes
@@ -21,14 +21,16 @@ def build_probe_graph(*, questioner: ModelSpec | BaseChatModel,
                       student: ModelSpec | BaseChatModel, expert: ModelSpec | BaseChatModel,
                       critic: ModelSpec | BaseChatModel, retriever: BaseRetriever,
                       settings: ProbeSettings | None = None, prompts: PromptSet | None = None,
-                      tracer: Tracer | None = None, embedder: Any = None) -> StateGraph:
+                      tracer: Tracer | None = None, embedder: Any = None,
+                      cache: ResponseCache | None = None) -> StateGraph:
     """Return the uncompiled probe StateGraph over `ProbeState`.
 
     Each role is a LangChain chat model or a model spec string. `retriever` is advqa's
     IndexRetriever or any LangChain BaseRetriever. Compile it with your own checkpointer, or
     add it as a node of a parent graph whose state shares ProbeState's input/output fields.
     `embedder` (for the embedding scorer and the grounding check) defaults to the index's
-    embedder, else `settings.embedding_model` (the bundled all-MiniLM-L6-v2).
+    embedder, else `settings.embedding_model` (the bundled all-MiniLM-L6-v2). With `cache`, a
+    model call made before (same model, prompt, parameters) is answered from it.
     """
     settings = settings or ProbeSettings()
     if embedder is None:
@@ -38,7 +40,7 @@ def build_probe_graph(*, questioner: ModelSpec | BaseChatModel,
         questioner=load_chat_model(questioner), student=load_chat_model(student),
         expert=load_chat_model(expert), critic=load_chat_model(critic), retriever=retriever,
         embedder=embedder, prompts=prompts or load_prompts(), tracer=tracer or NullTracer(),
-        settings=settings,
+        settings=settings, cache=cache,
     )
     graph = StateGraph(ProbeState)
     for name in ("retrieve", "questioner", "student", "expert", "critic", "route"):

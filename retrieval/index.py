@@ -18,7 +18,7 @@ import faiss
 import numpy as np
 
 from .chunking import Chunk, check_chunk_settings, chunk_document
-from .documents import Document, load_documents
+from .documents import DEFAULT_MAX_FILE_MB, Document, FileNote, scan_documents
 from .embeddings import Embedder
 from .errors import RetrievalError
 
@@ -56,6 +56,7 @@ class IndexReport:
     embedded_chunks: int
     seconds: float
     full_rebuild_reason: str | None = None
+    notes: tuple[FileNote, ...] = ()  # files skipped, or decoded with a fallback, and why
 
 
 class VectorIndex:
@@ -101,6 +102,15 @@ class VectorIndex:
             if self._embedder is None:
                 self._embedder = Embedder(self.embedding_model)
             return self._embedder
+
+    def check_embedder(self) -> None:
+        """Load the manifest's embedding model and make sure it makes vectors of this index's size."""
+        if self.embedder.dimension != self.dimension:
+            raise RetrievalError(
+                f"index {self.path} holds {self.dimension}-dimensional vectors, but its embedding model "
+                f"{self.embedding_model} makes {self.embedder.dimension}-dimensional ones "
+                "(was the index built with another model? re-index the documents)"
+            )
 
     def contains(self, chunk_id: str) -> bool:
         return chunk_id in self._positions
@@ -168,17 +178,22 @@ def build_index(
     max_tokens: int = 200,
     overlap_tokens: int = 40,
     progress: Callable[[int, int], None] | None = None,
+    max_file_mb: float = DEFAULT_MAX_FILE_MB,
 ) -> IndexReport:
     """Index the documents in `docs` into the folder `out`, reusing what an earlier run there did.
 
     Only new or changed documents (by SHA-256) are embedded, unless the embedding model or
     chunk settings differ from the existing index's, in which case everything is re-embedded.
-    `progress(done, total)` is called as chunks are embedded.
+    `progress(done, total)` is called as chunks are embedded. Files over `max_file_mb`, binary,
+    empty or unreadable ones are skipped; the report's `notes` say which and why.
     """
     began = time.perf_counter()
     check_chunk_settings(max_tokens, overlap_tokens)
     embedder = resolve_embedder(embedder, embedding_model)
-    documents = load_documents(docs)
+    loaded = scan_documents(docs, max_file_mb=max_file_mb)
+    documents = loaded.documents
+    for note in loaded.notes:
+        logger.info("%s", note)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RetrievalError(f"{out}: index output must be a folder, but it is a file")
@@ -256,6 +271,7 @@ def build_index(
         embedded_chunks=len(to_embed),
         seconds=time.perf_counter() - began,
         full_rebuild_reason=rebuild_reason,
+        notes=tuple(loaded.notes),
     )
 
 
@@ -402,13 +418,20 @@ def read_chunks(path: Path) -> list[Chunk]:
     if not path.is_file():
         raise RetrievalError(f"{path}: index chunk file is missing")
     chunks = []
+    line_number = 0
     try:
         with open(path, encoding="utf-8") as handle:
             for line_number, line in enumerate(handle, start=1):
                 if line.strip():
                     chunks.append(chunk_from_record(json.loads(line), path, line_number))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RetrievalError(f"{path}: corrupted index chunk file ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise RetrievalError(f"{path}:{line_number}: corrupted index chunk file "
+                             f"(not JSON: {exc.msg})") from exc
+    except UnicodeDecodeError as exc:
+        raise RetrievalError(f"{path}: corrupted index chunk file "
+                             f"(not UTF-8 after line {line_number})") from exc
+    except OSError as exc:
+        raise RetrievalError(f"{path}: cannot read the index chunk file ({exc.strerror or exc})") from exc
     return chunks
 
 
@@ -428,6 +451,8 @@ def read_faiss_index(path: Path) -> faiss.Index:
         return faiss.read_index(str(path))
     except RuntimeError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        if "read error" in reason:  # faiss's message is a C++ assertion; say what it means
+            reason = "truncated or damaged file"
         raise RetrievalError(f"{path}: corrupted FAISS index ({reason})") from exc
 
 

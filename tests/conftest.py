@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
@@ -53,3 +55,31 @@ def small_index(corpus_dir, embedder, tmp_path_factory):
 def scripted(*responses: str) -> FakeListChatModel:
     """A chat model that replies with `responses` in order (and then cycles)."""
     return FakeListChatModel(responses=list(responses))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _response_cache_of_its_own(tmp_path_factory):
+    """`advqa generate` caches replies by default: in tests, in a file of the session's own,
+    never in the user's cache directory."""
+    path = tmp_path_factory.mktemp("response-cache") / "responses.sqlite"
+    previous = os.environ.get("ADVQA_RESPONSE_CACHE")
+    os.environ["ADVQA_RESPONSE_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("ADVQA_RESPONSE_CACHE", None)
+    else:
+        os.environ["ADVQA_RESPONSE_CACHE"] = previous
+
+
+class CountingChat(FakeListChatModel):
+    """A scripted chat model that counts the calls that reach it."""
+
+    calls: int = 0
+
+    def _call(self, *args: Any, **kwargs: Any) -> str:
+        self.calls += 1
+        return super()._call(*args, **kwargs)
+
+
+def counting(*responses: str) -> CountingChat:
+    return CountingChat(responses=list(responses))

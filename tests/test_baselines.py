@@ -320,3 +320,25 @@ def test_bundled_model_builds_paraphrase_and_entigraph_within_budget(tmp_path, c
         assert stats["generator"] == "bundled:smollm2-135m"
         assert all(item["text"].strip() for item in items)
         assert len(model_calls(out, kind)) == len(items)
+
+
+def test_entity_extraction_asks_at_most_a_few_evenly_spread_sections_per_document():
+    from advqa.baselines.entigraph import MAX_SECTIONS, spread
+
+    assert spread(list(range(3)), MAX_SECTIONS) == [0, 1, 2]
+    picked = spread(list(range(60)), 6)
+    assert picked == [5, 15, 25, 35, 45, 55]
+
+
+def test_entigraph_on_a_long_document_extracts_from_max_sections(tmp_path):
+    from advqa.baselines.entigraph import MAX_SECTIONS
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    clauses = [f"{n}. The Supplier Alpha{n} Limited shall deliver Widget{n} to the Buyer each month."
+               for n in range(1, 800)]
+    (folder / "long.txt").write_text("\n\n".join(clauses), encoding="utf-8")
+    model = FakeListChatModel(responses=["Supplier, Buyer, Widget1"])
+    build_baseline("entigraph", folder, 200, tmp_path / "out.jsonl", generator=model)
+    calls = [e for e in read_traces(traces_path(tmp_path / "out.jsonl")) if e.get("role") == "entities"]
+    assert len(calls) == MAX_SECTIONS

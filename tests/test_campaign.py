@@ -23,7 +23,8 @@ def models():
         "questioner": scripted(*[f"Question: Under this agreement, what rule governs the {s}?"
                                  for s in subjects]),
         "student": scripted("It depends on general law."),
-        "expert": scripted("The passage sets a specific rule for this [P1]."),
+        # A cited answer with no specific word of its own: nothing to check, the citation stands.
+        "expert": scripted("Yes, it does [P1]."),
         "critic": scripted(CRITIC_HIGH, CRITIC_LOW, CRITIC_LOW),
     }
 
@@ -107,7 +108,7 @@ def test_near_duplicate_questions_are_dropped(small_index, tmp_path):
     same = {
         "questioner": scripted("Question: Under this agreement, what fee is payable on termination?"),
         "student": scripted("Thirty days."),
-        "expert": scripted("The fee depends on the clause [P1]."),
+        "expert": scripted("Yes, it does [P1]."),
         "critic": scripted(CRITIC_HIGH),
     }
     # One repeated question: the questioner rejects repeats within a document, so the

@@ -35,7 +35,8 @@ def test_openai_spec_uses_base_url_and_env_key(monkeypatch):
     assert str(local.openai_api_base).startswith("http://127.0.0.1:8000")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-real")
     hosted = load_chat_model("openai:gpt-4o-mini", timeout=5)
-    assert model_label(hosted) == "gpt-4o-mini"
+    assert model_label(hosted) == "openai:gpt-4o-mini"  # the spec, as prices and traces name it
+    assert hosted.model_name == "gpt-4o-mini" and hosted.request_timeout == 5
 
 
 def test_gguf_is_found_without_importing_its_module():

@@ -270,7 +270,7 @@ def write_text_pdf(path: Path, lines: list[str]) -> None:
     path.write_bytes(data)
 
 
-def test_pdf_text_is_extracted(tmp_path):
+def test_pdf_text_is_extracted(tmp_path, caplog):
     pytest.importorskip("pypdf")
     write_text_pdf(tmp_path / "policy.pdf", ["Refunds are issued", "within 30 days."])
     (document,) = load_documents(tmp_path)
@@ -278,9 +278,11 @@ def test_pdf_text_is_extracted(tmp_path):
     assert document.id == "policy.pdf"
     assert "Refunds are issued" in document.text and "within 30 days." in document.text
 
+    # A broken PDF is skipped with a warning (tests/test_bad_input.py checks the command line).
     write_files(tmp_path, {"broken.pdf": b"this is not a PDF"})
-    with pytest.raises(RetrievalError, match="broken.pdf: cannot read PDF"):
-        load_documents(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="advqa.retrieval"):
+        assert [doc.id for doc in load_documents(tmp_path)] == ["policy.pdf"]
+    assert "broken.pdf: cannot read PDF" in caplog.text
 
 
 def test_file_type_whose_library_is_missing_is_skipped_with_a_warning(
@@ -373,6 +375,58 @@ def test_bundled_embedder_returns_normalised_float32_rows(embedder):
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
     assert embedder.encode([]).shape == (0, 384)
+
+
+def test_concurrent_encodes_share_forward_passes_and_each_caller_gets_its_own_vectors(monkeypatch):
+    import threading
+    import time
+
+    embedder = Embedder(memo_size=0)
+    texts = [f"Clause {n}: the supplier delivers {n} units each month." for n in range(12)]
+    alone = {text: embedder.encode([text])[0] for text in texts}
+    model = embedder._loaded_model()
+    calls: list[list[str]] = []
+    original = model.encode
+
+    def slow(batch, **options):  # a busy model, so that callers queue up behind it
+        calls.append(list(batch))
+        time.sleep(0.2)
+        return original(batch, **options)
+
+    monkeypatch.setattr(model, "encode", slow)
+    results: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=lambda n=n: results.__setitem__(n, embedder.encode([texts[n]])))
+               for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(text for batch in calls for text in batch) == sorted(texts)  # each text encoded once
+    assert len(calls) < 12 and max(len(batch) for batch in calls) > 1
+    for n, vectors in results.items():
+        assert vectors.shape == (1, 384) and float(vectors[0] @ alone[texts[n]]) > 0.999
+
+
+def test_embedder_remembers_vectors_and_encodes_only_new_texts(monkeypatch):
+    embedder = Embedder(memo_size=2)
+    first = embedder.encode(["Rent is due monthly.", "Bake bread."])
+    model = embedder._loaded_model()
+    seen: list[list[str]] = []
+    original = model.encode
+    def spy(texts, **options):
+        seen.append(list(texts))
+        return original(texts, **options)
+
+    monkeypatch.setattr(model, "encode", spy)
+
+    again = embedder.encode(["Bake bread.", "Rent is due monthly.", "Bake bread."])
+    assert seen == [] and np.array_equal(again, first[[1, 0, 1]])
+    embedder.encode(["A new clause.", "A new clause."])  # evicts the least recently used: "Bake bread."
+    assert seen == [["A new clause."]]
+    embedder.encode(["Rent is due monthly."])
+    assert len(seen) == 1
+    embedder.encode(["Bake bread."])
+    assert seen[-1] == ["Bake bread."]
 
 
 # --- the FAISS index -----------------------------------------------------------------------

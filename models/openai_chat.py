@@ -1,0 +1,123 @@
+"""ChatOpenAI with advqa's retries (backoff with jitter) and a per-base-URL concurrency limit."""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import openai
+from langchain_core.language_models.chat_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
+from langchain_openai import ChatOpenAI
+
+from .endpoints import Endpoint, limiter_for
+from .errors import ModelError
+
+RETRY_STATUSES = {408, 409, 429}  # and every 5xx
+MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait is not waited for
+
+
+class EndpointChatOpenAI(ChatOpenAI):
+    """An `openai:` model on one endpoint.
+
+    The openai client's own retries are off (max_retries=0): retrying here lets the
+    concurrency slot be released while backing off, counts retries for the trace, and turns
+    the final failure into a one-line ModelError that names the endpoint.
+    """
+
+    model_label: str = ""
+    retries: int = 3
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_concurrency: int | None = None
+    disable_streaming: bool = True  # every call goes through _generate, hence the retries and limit
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        limiter = limiter_for(self.openai_api_base, self.max_concurrency)
+        attempt = 0
+        while True:
+            with limiter:
+                try:
+                    result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+                except openai.APIError as error:
+                    delay = self._retry_delay(error, attempt)
+                    if delay is None:
+                        raise ModelError(f"{self._where()}: {_reason(error, self)}") from error
+                    if attempt >= self.retries:
+                        raise ModelError(f"{self._where()}: {_reason(error, self)} "
+                                         f"(gave up after {attempt} retries)") from error
+                else:
+                    for generation in result.generations:
+                        generation.message.response_metadata["retries"] = attempt
+                    return result
+            time.sleep(delay)  # outside the slot: a waiting retry does not hold up other calls
+            attempt += 1
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: Any = None, **kwargs: Any) -> ChatResult:
+        # Run the sync path in an executor so async callers share the same limit and retries.
+        return await BaseChatModel._agenerate(self, messages, stop=stop, run_manager=run_manager, **kwargs)
+
+    def _retry_delay(self, error: openai.APIError, attempt: int) -> float | None:
+        """Seconds to wait before retrying, or None when the error is not worth retrying."""
+        if isinstance(error, openai.APIStatusError):
+            if error.status_code not in RETRY_STATUSES and error.status_code < 500:
+                return None
+            asked = _retry_after(error)
+            if asked is not None:
+                return asked
+        elif not isinstance(error, openai.APIConnectionError):  # timeouts are connection errors
+            return None
+        # Exponential backoff; jitter takes up to a quarter off so that callers spread out.
+        return min(self.backoff * 2 ** attempt, self.max_backoff) * (1 - 0.25 * random.random())
+
+    def _where(self) -> str:
+        return f"{self.model_label or self.model_name} at {self.openai_api_base or 'api.openai.com'}"
+
+
+def _retry_after(error: openai.APIStatusError) -> float | None:
+    headers = error.response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            seconds = float(headers.get(name, "")) * scale
+        except ValueError:
+            continue
+        if 0 <= seconds <= MAX_RETRY_AFTER:
+            return seconds
+    return None
+
+
+def _reason(error: openai.APIError, model: EndpointChatOpenAI) -> str:
+    if isinstance(error, openai.APITimeoutError):
+        return f"request timed out after {model.request_timeout}s"
+    if isinstance(error, openai.APIConnectionError):
+        root = error
+        while root.__cause__ is not None:
+            root = root.__cause__
+        return " ".join(f"cannot connect: {root}".split())[:300]
+    if isinstance(error, openai.APIStatusError):
+        body = error.body
+        detail = body.get("message") if isinstance(body, dict) else None
+        detail = detail or error.response.reason_phrase or ""
+        return " ".join(f"HTTP {error.status_code} {detail}".split())[:300]
+    return " ".join(str(error).split())[:300]
+
+
+def endpoint_model(name: str, endpoint: Endpoint, *, label: str = "", api_key: str | None = None,
+                   **options: Any) -> EndpointChatOpenAI:
+    """An `openai:<name>` chat model on `endpoint` (options: temperature, max_tokens, ...)."""
+    if not name:
+        raise ModelError("model spec 'openai:' needs a model name, e.g. openai:gpt-4o-mini")
+    label = label or f"openai:{name}"
+    if "max_new_tokens" in options:
+        options["max_tokens"] = options.pop("max_new_tokens")
+    options.setdefault("timeout", endpoint.timeout)
+    retries = options.pop("max_retries", endpoint.max_retries)
+    return EndpointChatOpenAI(
+        model=name, base_url=endpoint.resolved_base_url(), api_key=api_key or endpoint.api_key(label),
+        max_retries=0, retries=retries, backoff=endpoint.backoff,
+        max_backoff=endpoint.max_backoff, max_concurrency=endpoint.max_concurrency,
+        model_label=label, **options)
