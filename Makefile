@@ -21,7 +21,8 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 # `playwright install` (it downloads browsers). Without chromium those tests skip.
 $(VENV)/.test: $(VENV)/.runtime
 	$(BIN)/pip install -e ".[documents,test]"
-	command -v chromium >/dev/null || (apt-get install -y chromium || echo "chromium not installed: browser tests will skip")
+	command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) \
+		|| echo "chromium not installed: browser tests will skip"
 	touch $@
 
 demo: $(VENV)/.runtime
