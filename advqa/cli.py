@@ -27,7 +27,7 @@ from .config import (
     resolve_models,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Adversarial QA: turn reference documents into a small, hard, grounded "
                        "fine-tuning set.")
 console = Console(stderr=True)

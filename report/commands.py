@@ -48,7 +48,7 @@ def trace_command(
                 limit=limit)
 
 
-prompts_app = typer.Typer(no_args_is_help=True, add_completion=False,
+prompts_app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                           help="Export the prompt files to edit, or compare the prompts of two runs.")
 
 

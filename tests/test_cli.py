@@ -43,3 +43,14 @@ def test_help_lists_commands():
     assert result.returncode == 0
     for command in ("index", "generate", "demo"):
         assert command in result.stdout
+
+
+def test_help_shows_bracketed_text_such_as_defaults_and_table_names():
+    from typer.testing import CliRunner
+
+    from advqa.cli import app
+
+    result = CliRunner().invoke(app, ["generate", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    assert "Rounds per probe. [default: 3]" in result.output
+    assert "[campaign]" in result.output
