@@ -12,8 +12,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from .errors import ModelError
-
-_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
+from .local_chat import call_params, chat_messages
 
 
 class _LoadedGGUF:
@@ -79,19 +78,18 @@ class LlamaCppChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+        params = call_params(self, kwargs)
         with self.loaded.lock:
             # Start from an empty KV cache: reusing the last prompt's prefix changes the
             # numerics, and then the greedy reply, of the same prompt asked twice.
             self.loaded.llama.reset()
             response = self.loaded.llama.create_chat_completion(
-                messages=chat,
-                max_tokens=int(kwargs.get("max_tokens") or kwargs.get("max_new_tokens")
-                               or self.max_new_tokens),
-                temperature=float(kwargs.get("temperature", self.temperature) or 0.0),
-                top_p=float(kwargs.get("top_p", self.top_p)),
-                repeat_penalty=float(kwargs.get("repetition_penalty", self.repetition_penalty)),
-                seed=int(kwargs.get("seed", self.seed)),
+                messages=chat_messages(messages),
+                max_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                repeat_penalty=params.repetition_penalty,
+                seed=params.seed,
                 stop=stop or None,
             )
         choice = response["choices"][0]

@@ -34,6 +34,24 @@ class GenerationParams:
         return (self.temperature, self.top_p, self.repetition_penalty, self.seed)
 
 
+def call_params(model: Any, options: dict[str, Any]) -> GenerationParams:
+    """One call's generation settings: its options (max_tokens or max_new_tokens, temperature,
+    top_p, repetition_penalty, seed) over the chat model's own fields."""
+    return GenerationParams(
+        max_new_tokens=int(options.get("max_tokens") or options.get("max_new_tokens")
+                           or model.max_new_tokens),
+        temperature=float(options.get("temperature", model.temperature) or 0.0),
+        top_p=float(options.get("top_p", model.top_p)),
+        repetition_penalty=float(options.get("repetition_penalty", model.repetition_penalty)),
+        seed=int(options.get("seed", model.seed)),
+    )
+
+
+def chat_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
+    """LangChain messages as the role/content dicts chat templates take."""
+    return [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+
+
 @dataclass
 class Completion:
     """One generated reply with its token counts."""
@@ -286,15 +304,8 @@ class LocalChatModel(BaseChatModel):
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
-        params = GenerationParams(
-            max_new_tokens=int(kwargs.get("max_tokens") or kwargs.get("max_new_tokens")
-                               or self.max_new_tokens),
-            temperature=float(kwargs.get("temperature", self.temperature) or 0.0),
-            top_p=float(kwargs.get("top_p", self.top_p)),
-            repetition_penalty=float(kwargs.get("repetition_penalty", self.repetition_penalty)),
-            seed=int(kwargs.get("seed", self.seed)),
-        )
-        chat = [{"role": _ROLES.get(m.type, "user"), "content": m.text} for m in messages]
+        params = call_params(self, kwargs)
+        chat = chat_messages(messages)
         completion: Completion = self.engine.submit(chat, params).result()
         text = _cut_at_stop(completion.text, stop)
         message = AIMessage(
