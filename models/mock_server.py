@@ -22,6 +22,7 @@ class MockRequest:
     body: dict[str, Any]
     started: float
     status: int = 0
+    authorization: str = ""  # the Authorization header, so tests can see which key was sent
 
 
 class MockOpenAIServer:
@@ -86,9 +87,9 @@ class MockOpenAIServer:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
-    def _begin(self, body: dict[str, Any]) -> tuple[MockRequest, bool]:
+    def _begin(self, body: dict[str, Any], authorization: str = "") -> tuple[MockRequest, bool]:
         with self._lock:
-            request = MockRequest(body, time.time())
+            request = MockRequest(body, time.time(), authorization=authorization)
             self.requests.append(request)
             failing = len(self.requests) <= self.failures
             self.in_flight += 1
@@ -139,7 +140,7 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, _error("not found", "not_found"))
                 return
-            request, failing = server._begin(body)
+            request, failing = server._begin(body, self.headers.get("Authorization", ""))
             try:
                 if failing:
                     time.sleep(server.latency if server.failure_latency is None else server.failure_latency)
