@@ -83,3 +83,19 @@ class CountingChat(FakeListChatModel):
 
 def counting(*responses: str) -> CountingChat:
     return CountingChat(responses=list(responses))
+
+
+SUBJECTS = ["notice period", "fee", "liability cap", "survival", "maintenance", "invoice",
+            "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
+
+
+def counting_campaign_models(*critic_replies: str) -> dict[str, CountingChat]:
+    """Counting models for the four roles: questions over SUBJECTS, a generic student, an expert
+    whose claim-less citation stands as grounded, and a critic replying `critic_replies` in turn."""
+    return {
+        "questioner": counting(*[f"Question: Under this agreement, what rule governs the {s}?"
+                                 for s in SUBJECTS]),
+        "student": counting("It depends on general law."),
+        "expert": counting("Yes, it does [P1]."),
+        "critic": counting(*critic_replies),
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import counting
+from conftest import counting, counting_campaign_models
 
 from advqa.agents import ResponseCache, read_traces
 from advqa.graph import ProbeSettings
@@ -49,16 +49,8 @@ def test_a_price_matches_the_label_or_the_bare_name():
 
 
 def models():
-    subjects = ["notice period", "fee", "liability cap", "survival", "maintenance", "invoice",
-                "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
-    return {
-        "questioner": counting(*[f"Question: Under this agreement, what rule governs the {s}?"
-                                 for s in subjects]),
-        "student": counting("It depends on general law."),
-        "expert": counting("Yes, it does [P1]."),  # grounded: a claim-less citation stands
-        "critic": counting("Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart",
-                           "Divergence: 0.1\nGrounded: yes\nFeedback: sharpen\nReason: close"),
-    }
+    return counting_campaign_models("Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart",
+                                    "Divergence: 0.1\nGrounded: yes\nFeedback: sharpen\nReason: close")
 
 
 def test_stats_match_the_traces(small_index, tmp_path):

@@ -7,7 +7,7 @@ import sys
 import threading
 
 import pytest
-from conftest import counting
+from conftest import counting, counting_campaign_models
 
 from advqa.agents import CallContext, ListTracer, ResponseCache, invoke_model, load_prompts, read_traces
 from advqa.config import ConfigError, resolve_cache
@@ -80,15 +80,7 @@ def test_the_cache_is_shared_by_threads_and_processes(tmp_path):
 
 
 def scripted_models():
-    subjects = ["notice period", "fee", "liability cap", "survival", "maintenance", "invoice",
-                "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
-    return {
-        "questioner": counting(*[f"Question: Under this agreement, what rule governs the {s}?"
-                                 for s in subjects]),
-        "student": counting("It depends on general law."),
-        "expert": counting("Yes, it does [P1]."),  # grounded: a claim-less citation stands
-        "critic": counting(CRITIC_HIGH, CRITIC_LOW, CRITIC_LOW),
-    }
+    return counting_campaign_models(CRITIC_HIGH, CRITIC_LOW, CRITIC_LOW)
 
 
 def settings():
