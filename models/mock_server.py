@@ -1,18 +1,24 @@
-"""A small OpenAI-compatible chat server on 127.0.0.1 for tests and benchmarks: latency, scripted
-failures, and a count of concurrent requests."""
+"""A small OpenAI-compatible chat server on 127.0.0.1 for tests: latency, failures, random faults."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = str | Callable[[dict[str, Any]], str]
+
+# 500: HTTP 500; 429: HTTP 429 with Retry-After; timeout: answers only after `timeout_latency`;
+# drop: closes the connection without a response; empty: 200 with no body; malformed: 200 with
+# truncated JSON; blank: a well-formed completion whose content is "".
+FAULT_KINDS = ("500", "429", "timeout", "drop", "empty", "malformed", "blank")
+FAULT_RETRY_AFTER = 0.05  # seconds, the Retry-After of a "429" fault unless `retry_after` is set
 
 
 @dataclass
@@ -21,8 +27,9 @@ class MockRequest:
 
     body: dict[str, Any]
     started: float
-    status: int = 0
+    status: int = 0  # 0: no response was sent (a "drop" fault)
     authorization: str = ""  # the Authorization header, so tests can see which key was sent
+    fault: str = ""  # the fault injected (one of FAULT_KINDS), "" for none
 
 
 class MockOpenAIServer:
@@ -33,13 +40,26 @@ class MockOpenAIServer:
     `retry_after` adds a Retry-After header to those. `reply` is the answer text, or a function
     of the request body returning it. `max_in_flight` is the most requests seen at once.
 
+    Faults (FAULT_KINDS): each later request gets one with probability `fault_rate`, of a kind
+    from `fault_kinds` (reproducible with `seed`); `fault_script` gives the faults of the first
+    requests in order ("" for none). Each request records its fault.
+
         with MockOpenAIServer(latency=0.2, failures=2, failure_status=503) as server:
             ChatOpenAI(base_url=server.base_url, api_key="x", model="mock").invoke("hi")
+        with MockOpenAIServer(fault_rate=0.2, seed=1, timeout_latency=1.0) as server: ...
     """
 
     def __init__(self, latency: float = 0.0, failures: int = 0, failure_status: int = 503,
                  reply: Reply = "mock reply", *, failure_latency: float | None = None,
-                 retry_after: float | None = None, port: int = 0, model: str = "mock"):
+                 retry_after: float | None = None, port: int = 0, model: str = "mock",
+                 fault_rate: float = 0.0, fault_kinds: Sequence[str] = FAULT_KINDS,
+                 fault_script: Sequence[str] = (), seed: int | None = None,
+                 timeout_latency: float = 10.0):
+        unknown = sorted(set(fault_kinds) - set(FAULT_KINDS) | set(fault_script) - {"", *FAULT_KINDS})
+        if unknown:
+            raise ValueError(f"unknown fault kind(s) {', '.join(unknown)} (known: {', '.join(FAULT_KINDS)})")
+        if not 0.0 <= fault_rate <= 1.0 or (fault_rate and not fault_kinds):
+            raise ValueError("fault_rate must be in [0, 1], with at least one fault kind")
         self.latency = latency
         self.failures = failures
         self.failure_status = failure_status
@@ -47,6 +67,12 @@ class MockOpenAIServer:
         self.retry_after = retry_after
         self.reply = reply
         self.model = model
+        self.fault_rate = fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        self.fault_script = list(fault_script)
+        self.timeout_latency = timeout_latency
+        self._random = random.Random(seed)
+        self._deck: list[str] = []
         self.requests: list[MockRequest] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -65,8 +91,9 @@ class MockOpenAIServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> MockOpenAIServer:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name=f"mock-openai-{self.port}")
+        # A short poll interval: stop() waits for the serving loop to notice, many times per test run.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True, name=f"mock-openai-{self.port}")
         self._thread.start()
         return self
 
@@ -74,12 +101,23 @@ class MockOpenAIServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def reset(self, failures: int = 0) -> None:
-        """Forget the requests seen and script `failures` new failures."""
+    def reset(self, failures: int = 0, *, fault_rate: float | None = None,
+              fault_script: Sequence[str] = ()) -> None:
+        """Forget the requests seen and script `failures` new failures (and `fault_script`);
+        `fault_rate`, when given, replaces the rate of random faults."""
         with self._lock:
             self.requests.clear()
             self.failures = failures
+            self.fault_script = list(fault_script)
+            if fault_rate is not None:
+                self.fault_rate = fault_rate
             self.max_in_flight = self.in_flight
+
+    @property
+    def faults(self) -> list[str]:
+        """The fault injected into each request so far, in order ("" for none)."""
+        with self._lock:
+            return [r.fault for r in self.requests]
 
     def __enter__(self) -> MockOpenAIServer:
         return self.start()
@@ -91,17 +129,31 @@ class MockOpenAIServer:
         with self._lock:
             request = MockRequest(body, time.time(), authorization=authorization)
             self.requests.append(request)
-            failing = len(self.requests) <= self.failures
+            number = len(self.requests)
+            failing = number <= self.failures
+            if not failing:
+                request.fault = self._next_fault(number)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return request, failing
+
+    def _next_fault(self, number: int) -> str:
+        if number <= len(self.fault_script):
+            return self.fault_script[number - 1]
+        if not self.fault_rate or self._random.random() >= self.fault_rate:
+            return ""
+        # Kinds are dealt from a reshuffled deck: a short run still sees every kind.
+        if not self._deck:
+            self._deck = list(self.fault_kinds)
+            self._random.shuffle(self._deck)
+        return self._deck.pop()
 
     def _end(self) -> None:
         with self._lock:
             self.in_flight -= 1
 
-    def _answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        text = self.reply(body) if callable(self.reply) else self.reply
+    def _answer(self, body: dict[str, Any], blank: bool = False) -> dict[str, Any]:
+        text = "" if blank else self.reply(body) if callable(self.reply) else self.reply
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in body.get("messages", []))
         completion_words = len(text.split())
         return {
@@ -149,15 +201,32 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     self._send(server.failure_status,
                                _error(f"scripted failure {server.failure_status}", "server_error"), headers)
                     return
-                time.sleep(server.latency)
+                fault = request.fault
+                time.sleep(server.timeout_latency if fault == "timeout" else server.latency)
+                if fault == "drop":
+                    self.close_connection = True  # the server closes the socket, nothing sent
+                    return
+                if fault in ("500", "429"):
+                    request.status = int(fault)
+                    after = FAULT_RETRY_AFTER if server.retry_after is None else server.retry_after
+                    self._send(request.status, _error(f"injected fault {fault}", "server_error"),
+                               {"Retry-After": str(after)} if fault == "429" else None)
+                    return
                 request.status = 200
-                answer = server._answer(body)
+                answer = server._answer(body, blank=fault == "blank")
             finally:
                 server._end()
-            self._send(200, answer)
+            if fault == "empty":
+                self._send(200, b"")
+            elif fault == "malformed":
+                data = json.dumps(answer).encode()
+                self._send(200, data[: len(data) // 2])
+            else:
+                self._send(200, answer)
 
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
+        def _send(self, status: int, payload: dict[str, Any] | bytes,
+                  headers: dict[str, str] | None = None) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -183,9 +252,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--failures", type=int, default=0, help="first N requests fail")
     parser.add_argument("--failure-status", type=int, default=503)
     parser.add_argument("--reply", default="mock reply", help="the answer text")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of requests (0 to 1) that get a random fault")
+    parser.add_argument("--faults", default=",".join(FAULT_KINDS),
+                        help=f"comma-separated fault kinds to inject (default: {','.join(FAULT_KINDS)})")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
+    parser.add_argument("--timeout-latency", type=float, default=10.0,
+                        help="seconds a 'timeout' fault waits before answering")
     args = parser.parse_args(argv)
-    server = MockOpenAIServer(latency=args.latency, failures=args.failures,
-                              failure_status=args.failure_status, reply=args.reply, port=args.port)
+    kinds = [k.strip() for k in args.faults.split(",") if k.strip()]
+    try:
+        server = MockOpenAIServer(latency=args.latency, failures=args.failures,
+                                  failure_status=args.failure_status, reply=args.reply, port=args.port,
+                                  fault_rate=args.fault_rate, fault_kinds=kinds, seed=args.seed,
+                                  timeout_latency=args.timeout_latency)
+    except ValueError as error:
+        parser.error(str(error))
     print(f"mock OpenAI-compatible server at {server.base_url} (Ctrl-C stops it)", flush=True)
     try:
         server._server.serve_forever()
@@ -193,7 +275,9 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server._server.server_close()
-        print(f"{len(server.requests)} requests, at most {server.max_in_flight} at once", flush=True)
+        faults = sum(1 for r in server.requests if r.fault)
+        print(f"{len(server.requests)} requests ({faults} with a fault), "
+              f"at most {server.max_in_flight} at once", flush=True)
 
 
 if __name__ == "__main__":

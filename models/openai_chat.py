@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from typing import Any
@@ -19,12 +20,32 @@ RETRY_STATUSES = {408, 409, 429}  # and every 5xx
 MAX_RETRY_AFTER = 60.0  # a server asking for a longer wait is not waited for
 
 
+class _UnusableReply(Exception):
+    """A reply that arrived (HTTP 200) but holds no completion advqa can use; the message says why."""
+
+
+def _check_not_blank(result: ChatResult) -> None:
+    """An empty completion is useless to every advqa role: treat it like a failed call."""
+    for generation in result.generations:
+        message = generation.message
+        if message.text.strip() or getattr(message, "tool_calls", None):
+            return
+    finish = (result.generations[0].message.response_metadata.get("finish_reason")
+              if result.generations else None)
+    raise _UnusableReply("returned an empty reply" + (f" (finish_reason {finish})"
+                                                      if finish not in (None, "stop") else ""))
+
+
 class EndpointChatOpenAI(ChatOpenAI):
     """An `openai:` model on one endpoint.
 
     The openai client's own retries are off (max_retries=0): retrying here lets the
     concurrency slot be released while backing off, counts retries for the trace, and turns
     the final failure into a one-line ModelError that names the endpoint.
+
+    Retried: 408, 409, 429, 5xx, timeouts, connection errors (refused, dropped), a 200 whose
+    body is empty, not JSON or holds no completion, and, with `retry_empty`, a completion
+    without text (useless to every advqa role; False returns it as it is).
     """
 
     model_label: str = ""
@@ -32,6 +53,7 @@ class EndpointChatOpenAI(ChatOpenAI):
     backoff: float = 0.5
     max_backoff: float = 30.0
     max_concurrency: int | None = None
+    retry_empty: bool = True
     disable_streaming: bool = True  # every call goes through _generate, hence the retries and limit
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
@@ -42,19 +64,33 @@ class EndpointChatOpenAI(ChatOpenAI):
             with limiter:
                 try:
                     result = super()._generate(messages, stop=stop, run_manager=run_manager, **kwargs)
+                    if self.retry_empty:
+                        _check_not_blank(result)
                 except openai.APIError as error:
-                    delay = self._retry_delay(error, attempt)
-                    if delay is None:
-                        raise ModelError(f"{self._where()}: {_reason(error, self)}") from error
-                    if attempt >= self.retries:
-                        raise ModelError(f"{self._where()}: {_reason(error, self)} "
-                                         f"(gave up after {attempt} retries)") from error
+                    failure: Exception = error
+                    delay, reason = self._retry_delay(error, attempt), _reason(error, self)
+                except (json.JSONDecodeError, _UnusableReply) as error:
+                    # A 200 whose body is empty, cut short or holds no text: a server fault
+                    # (overload, a proxy, a crashed worker) that a retry usually gets past.
+                    failure = error
+                    delay, reason = self._backoff(attempt), _reply_reason(error)
                 else:
                     for generation in result.generations:
                         generation.message.response_metadata["retries"] = attempt
                     return result
+                if delay is None:
+                    raise ModelError(f"{self._where()}: {reason}") from failure
+                if attempt >= self.retries:
+                    raise ModelError(f"{self._where()}: {reason} "
+                                     f"(gave up after {attempt} retries)") from failure
             time.sleep(delay)  # outside the slot: a waiting retry does not hold up other calls
             attempt += 1
+
+    def _create_chat_result(self, response: Any, generation_info: dict | None = None) -> ChatResult:
+        try:
+            return super()._create_chat_result(response, generation_info)
+        except (ValueError, KeyError, TypeError) as error:  # no choices, an error object, not a dict
+            raise _UnusableReply(" ".join(str(error).split())[:200]) from error
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
@@ -71,6 +107,9 @@ class EndpointChatOpenAI(ChatOpenAI):
                 return asked
         elif not isinstance(error, openai.APIConnectionError):  # timeouts are connection errors
             return None
+        return self._backoff(attempt)
+
+    def _backoff(self, attempt: int) -> float:
         # Exponential backoff; jitter takes up to a quarter off so that callers spread out.
         return min(self.backoff * 2 ** attempt, self.max_backoff) * (1 - 0.25 * random.random())
 
@@ -94,16 +133,28 @@ def _reason(error: openai.APIError, model: EndpointChatOpenAI) -> str:
     if isinstance(error, openai.APITimeoutError):
         return f"request timed out after {model.request_timeout}s"
     if isinstance(error, openai.APIConnectionError):
-        root = error
-        while root.__cause__ is not None:
-            root = root.__cause__
-        return " ".join(f"cannot connect: {root}".split())[:300]
+        chain = [error]
+        while chain[-1].__cause__ is not None:
+            chain.append(chain[-1].__cause__)
+        # httpx's ConnectError: nobody answered; anything else (the server closed the
+        # connection without a response, a reset) happened after connecting.
+        connected = not any(type(e).__name__ in ("ConnectError", "ConnectTimeout") for e in chain)
+        what = "connection lost" if connected else "cannot connect"
+        return " ".join(f"{what}: {chain[-1]}".split())[:300]
     if isinstance(error, openai.APIStatusError):
         body = error.body
         detail = body.get("message") if isinstance(body, dict) else None
         detail = detail or error.response.reason_phrase or ""
         return " ".join(f"HTTP {error.status_code} {detail}".split())[:300]
     return " ".join(str(error).split())[:300]
+
+
+def _reply_reason(error: Exception) -> str:
+    if isinstance(error, json.JSONDecodeError):
+        if not error.doc.strip():
+            return "returned an empty response body"
+        return " ".join(f"returned malformed JSON ({error})".split())[:300]
+    return str(error) if str(error).startswith("returned") else f"returned an unusable reply: {error}"
 
 
 def endpoint_model(name: str, endpoint: Endpoint, *, label: str = "", api_key: str | None = None,
