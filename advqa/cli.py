@@ -110,7 +110,7 @@ def generate(
     base_url: Annotated[str | None, typer.Option(help="Base URL for every openai: role (else [endpoints] in --config, else $OPENAI_BASE_URL).")] = None,
     api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the key of openai: endpoints. [default: OPENAI_API_KEY]")] = None,
     request_timeout: Annotated[float | None, typer.Option(help="Seconds per request to openai: endpoints. [default: 120]")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries on 429, 5xx, timeouts and connection errors (backoff with jitter). [default: 3]")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries on 408/409/429, 5xx, timeouts, connection errors, and 200 replies that are empty, malformed, hold no completion or a blank one (backoff with jitter). [default: 3]")] = None,
     endpoint_concurrency: Annotated[int | None, typer.Option(help="Most requests in flight per endpoint base URL, shared by its roles. [default: no limit]")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the models even for calls made before (else replies are cached).")] = False,
     prompts: Annotated[Path | None, typer.Option(help="Folder of prompt files replacing the packaged ones.")] = None,
@@ -249,6 +249,8 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
         print_summary(stats, out_dir, time.perf_counter() - started)
     else:
         print_worker_summary(stats, out_dir, time.perf_counter() - started)
+    for line in errored_probe_lines(stats.get("errors", {})):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
     if worker is None or "campaign" in stats:
         write_run_report(out_dir)
     return stats
@@ -290,6 +292,22 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
         table.add_row(name, value)
     out.print(table)
     out.print(role_table(stats))
+
+
+MAX_LISTED_ERRORS = 10
+
+
+def errored_probe_lines(errors: dict[str, str], limit: int = MAX_LISTED_ERRORS) -> list[str]:
+    """The probes that errored this run, each with its one-line reason (the first `limit`, by
+    probe id), and how to retry them; nothing when none errored."""
+    if not errors:
+        return []
+    lines = [f"{len(errors)} probe{'s' if len(errors) != 1 else ''} errored:"]
+    lines += [f"  {probe}: {errors[probe]}" for probe in sorted(errors)[:limit]]
+    if len(errors) > limit:
+        lines.append(f"  and {len(errors) - limit} more (each reason is in traces.jsonl as a probe_error)")
+    lines.append("run the same command again to retry them; finished probes are kept")
+    return lines
 
 
 def role_table(stats: dict[str, Any]) -> Table:

@@ -72,6 +72,9 @@ def invoke_model(role: str, model: BaseChatModel, prompt: str, ctx: CallContext,
     except Exception as error:
         event.update(seconds=round(time.perf_counter() - started, 4), cached=False,
                      error=" ".join(f"{type(error).__name__}: {error}".split())[:500])
+        retries = getattr(error, "retries", 0)  # a ModelError's retries before it gave up
+        if isinstance(retries, int) and retries > 0:
+            event["retries"] = retries
         ctx.tracer.record(event)
         raise
     seconds = time.perf_counter() - started

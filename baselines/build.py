@@ -105,7 +105,8 @@ def read_documents(docs: str | Path) -> list[Document]:
 
 def load_generator(generator: ModelSpec) -> BaseChatModel:
     try:
-        return load_chat_model(generator)
+        # A blank reply is counted (empty_replies) and skipped, not retried until the build fails.
+        return load_chat_model(generator, retry_empty=False)
     except ModelError as error:
         raise BaselineError(f"--generator {generator}: {error}") from None
 

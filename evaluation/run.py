@@ -122,7 +122,8 @@ def _scorer(model_spec: Any, adapter: Path | str | None, batch_size: int, dtype:
         raise EvaluationError(f"--adapter needs a local model (bundled: or hf:), not '{model_spec}'")
     from advqa.models import load_chat_model
 
-    return GenerationScorer(load_chat_model(model_spec))
+    # A blank reply is scored as an invalid answer, not retried until the task fails.
+    return GenerationScorer(load_chat_model(model_spec, retry_empty=False))
 
 
 def _chat_label(chat_model: Any) -> str:

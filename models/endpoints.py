@@ -22,7 +22,9 @@ class Endpoint:
     base_url: str | None = None  # None: $OPENAI_BASE_URL, else OpenAI's own
     api_key_env: str = DEFAULT_KEY_ENV
     timeout: float = 120.0  # seconds per request
-    max_retries: int = 3  # on 408/409/429, 5xx, timeouts and connection errors
+    # Retried: 408/409/429, 5xx, timeouts, connection errors, and 200 replies that are empty,
+    # malformed or hold no completion, or whose completion is blank.
+    max_retries: int = 3
     max_concurrency: int | None = None  # requests in flight to this base URL, over all roles
     backoff: float = 0.5  # first retry waits about this long, then doubling (with jitter)
     max_backoff: float = 30.0

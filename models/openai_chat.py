@@ -79,10 +79,10 @@ class EndpointChatOpenAI(ChatOpenAI):
                         generation.message.response_metadata["retries"] = attempt
                     return result
                 if delay is None:
-                    raise ModelError(f"{self._where()}: {reason}") from failure
+                    raise ModelError(f"{self._where()}: {reason}", retries=attempt) from failure
                 if attempt >= self.retries:
-                    raise ModelError(f"{self._where()}: {reason} "
-                                     f"(gave up after {attempt} retries)") from failure
+                    raise ModelError(f"{self._where()}: {reason} (gave up after {attempt} retries)",
+                                     retries=attempt) from failure
             time.sleep(delay)  # outside the slot: a waiting retry does not hold up other calls
             attempt += 1
 

@@ -18,7 +18,7 @@ ModelSpec = str | BaseChatModel
 
 def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = None,
                     api_key: str | None = None, endpoint: Endpoint | None = None,
-                    **options: Any) -> BaseChatModel:
+                    retry_empty: bool = True, **options: Any) -> BaseChatModel:
     """Return a chat model for `spec`.
 
     - a BaseChatModel: returned as it is;
@@ -30,6 +30,10 @@ def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = Non
     - `gguf:<file>` or `gguf:bundled`: a GGUF file run by llama.cpp (the `llamacpp` extra);
     - anything else: handed to LangChain's `init_chat_model` ("anthropic:...", ...).
     `options` go to the model's constructor (temperature, max_new_tokens, timeout, ...).
+
+    `retry_empty=False`: an `openai:` model returns a blank completion as it is instead of
+    retrying it and then failing, for callers to whom an empty reply is an outcome to count
+    (evaluation, baselines); the other kinds never retry one, so it changes nothing for them.
     """
     if isinstance(spec, BaseChatModel):
         return spec
@@ -49,7 +53,8 @@ def load_chat_model(spec: ModelSpec | None = None, *, base_url: str | None = Non
         endpoint = endpoint or Endpoint()
         if base_url:
             endpoint = dataclasses.replace(endpoint, base_url=base_url)
-        return endpoint_model(name, endpoint, label=spec, api_key=api_key, **options)
+        return endpoint_model(name, endpoint, label=spec, api_key=api_key, retry_empty=retry_empty,
+                              **options)
     if kind == "gguf":
         from .llamacpp_chat import LlamaCppChatModel
 

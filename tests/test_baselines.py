@@ -179,6 +179,27 @@ def test_paraphrase_cycles_styles_over_passages(docs, tmp_path):
         assert instruction[item["meta"]["style"]] in call["prompt"]
 
 
+def test_blank_replies_of_an_api_generator_are_counted_not_retried(docs, tmp_path, monkeypatch):
+    """An `openai:` generator's empty reply is counted in empty_replies and skipped: not
+    retried, and not an error that stops the build."""
+    from advqa.models.mock_server import MockOpenAIServer
+
+    def blank(body) -> bool:  # the supply contract's passages get an empty reply
+        return "Buyer" in body["messages"][-1]["content"]
+
+    out = tmp_path / "para.jsonl"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with MockOpenAIServer(reply=lambda body: "" if blank(body) else REWRITE) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        stats = build_baseline("paraphrase", docs, 100_000, out, generator="openai:mock",
+                               tokenizer="regex", workers=2, paraphrases_per_passage=1)
+    blanks = sum(1 for request in server.requests if blank(request.body))
+    assert blanks and stats["empty_replies"] == blanks
+    assert stats["calls"] == len(server.requests) == len(model_calls(out))  # one request per call
+    assert stats["items"] == stats["calls"] - blanks and stats["generator"] == "openai:mock"
+    assert {item["meta"]["document"] for item in read_items(out)} == {"lease.md", "services.md"}
+
+
 def test_round_robin_interleaves_and_drops_exhausted_sequences():
     assert list(round_robin([[1, 2, 3], [], ["a"], [10, 20]])) == [1, "a", 10, 2, 20, 3]
 

@@ -270,6 +270,26 @@ def test_evaluate_with_a_chat_model_reports_invalid_share(tmp_path):
     assert results["macro"]["balanced_accuracy"] == 0.0
 
 
+def test_blank_replies_of_an_api_model_are_invalid_answers(tmp_path, monkeypatch):
+    """An `openai:` model's empty reply is scored as an invalid answer, at once: not retried,
+    and not an error that stops the task."""
+    from advqa.models.mock_server import MockOpenAIServer
+
+    make_task(tmp_path)
+
+    def reply(body):  # blank for the row about the supplier's premises, "Yes" for the others
+        return "" if "premises" in body["messages"][-1]["content"] else "Yes"
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with MockOpenAIServer(reply=reply) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        results = evaluate("openai:mock", legalbench=tmp_path, tasks="cuad_*")
+    result = results["tasks"]["cuad_toy"]
+    assert [p["prediction"] for p in result["predictions"]] == ["Yes", "Yes", INVALID]
+    assert result["share_invalid"] == pytest.approx(1 / 3)
+    assert len(server.requests) == 3  # one request per row: the blank reply was not retried
+
+
 def test_bad_options_are_errors(tmp_path):
     make_task(tmp_path)
     with pytest.raises(EvaluationError, match="unknown prompt style 'three-shot'"):

@@ -19,6 +19,7 @@ from advqa.agents import CallContext, ListTracer, invoke_model, read_traces
 from advqa.agents.questions import content_words
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
+from advqa.graph.stats import account_model_calls
 from advqa.models import Endpoint, ModelError, load_chat_model
 from advqa.models.mock_server import FAULT_KINDS, FAULT_RETRY_AFTER, MockOpenAIServer
 from advqa.retrieval import build_index, load_index
@@ -70,8 +71,13 @@ def test_each_fault_gives_up_with_one_line(kind):
     assert message.startswith(f"openai:mock at {server.base_url}: {REASONS[kind]}")
     assert message.endswith("(gave up after 2 retries)") and "\n" not in message
     assert server.faults == [kind] * 3
+    assert caught.value.retries == 2
     (event,) = tracer.events
     assert event["error"] == f"ModelError: {message}"
+    # The retries of a call that gave up are counted like those of a call that got an answer.
+    assert event["retries"] == 2
+    critic = account_model_calls(tracer.events)["per_role"]["critic"]
+    assert (critic["calls"], critic["errors"], critic["retries"]) == (1, 1, 2)
 
 
 class ErrorIn200(MockOpenAIServer):
@@ -214,15 +220,18 @@ def test_a_campaign_at_a_20_percent_fault_rate_finishes_and_resumes(fault_index,
         assert probe_errors[next(iter(poisoned))].endswith("(gave up after 2 retries)")
         assert all("\n" not in reason and "Traceback" not in reason for reason in probe_errors.values())
 
-        # Every request the server saw is one attempt of a traced call: a call that got an
-        # answer made 1 + retries requests (the last one answered), a call that gave up made
-        # 1 + max_retries (all failed).
+        # Every request the server saw is one attempt of a traced call: each call made
+        # 1 + retries requests; a call that got an answer got it at the last one, a call that
+        # gave up made 1 + max_retries (all failed).
         calls = [e for e in events if e["kind"] == "model_call"]
         failed_calls = [e for e in calls if "error" in e]
         assert failed_calls
         assert all(e["error"].startswith("ModelError: openai:mock at ") for e in failed_calls)
-        attempts_failed = sum(e.get("retries", 0) for e in calls) + 3 * len(failed_calls)
-        assert len(requests) == len(calls) - len(failed_calls) + attempts_failed
+        assert all(e["retries"] == 2 for e in failed_calls)
+        assert len(requests) == sum(1 + e.get("retries", 0) for e in calls)
+        attempts_failed = sum(e.get("retries", 0) for e in calls) + len(failed_calls)
+        assert sum(role["retries"] for role in stats["per_role"].values()) == sum(
+            e.get("retries", 0) for e in calls)
         # Each injected fault (and each poisoned empty reply) cost one attempt.
         faults = Counter(r.fault for r in requests if r.fault)
         poisoned_replies = sum(1 for r in requests if not r.fault and POISONED in json.dumps(r.body)
@@ -273,6 +282,59 @@ def test_cli_campaign_on_a_faulty_server(fault_index, tmp_path):
     assert stats["errors"][poisoned].endswith("(gave up after 2 retries)")
     assert f"{stats['exhausted']} / {stats['failed']} / {stats['errored']}" in result.stdout
     assert any(r.fault for r in server.requests)
+
+
+def test_the_cli_lists_errored_probes_and_a_rerun_retries_them(fault_index, tmp_path):
+    """One probe's call fails at every retry: the summary names the probe and its reason, and the
+    same command run again runs that probe, and only it, to the end."""
+    roles = Roles()
+    roles.poison = False
+    with MockOpenAIServer(reply=roles, fault_script=["500"] * 3) as server:
+        config = tmp_path / "advqa.toml"
+        config.write_text('[models]\nquestioner = "openai:mock"\nstudent = "openai:mock"\n'
+                          'expert = "openai:mock"\ncritic = "openai:mock"\n\n'
+                          f'[endpoints]\nbase_url = "{server.base_url}"\n'
+                          'max_retries = 2\nbackoff = 0.01\ntimeout = 10.0\n', encoding="utf-8")
+        command = [sys.executable, "-m", "advqa.cli", "generate", "--index", str(fault_index.path),
+                   "--out", str(tmp_path / "run"), "--seeds", "3", "--max-rounds", "1", "--scorer", "judge",
+                   "--k", "2", "--concurrency", "1", "--dedup-threshold", "0.999", "--no-cache",
+                   "--config", str(config)]
+        env = {**os.environ, "COLUMNS": "100"}
+        # One probe at a time: the first three requests are the first call's three attempts.
+        first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        assert first.returncode == 0, first.stderr[-3000:]
+        stats = json.loads((tmp_path / "run" / "stats.json").read_text())
+        (errored,) = stats["errors"]
+        reason = stats["errors"][errored]
+        assert reason.endswith("HTTP 500 injected fault 500 (gave up after 2 retries)")
+        questioner = stats["per_role"]["questioner"]
+        assert (questioner["errors"], questioner["retries"]) == (1, 2)
+        lines = first.stdout.splitlines()
+        assert "1 probe errored:" in lines and f"  {errored}: {reason}" in lines  # one line, unwrapped
+        assert "run the same command again to retry them; finished probes are kept" in lines
+        calls_before = len(read_traces(tmp_path / "run" / "traces.jsonl"))
+
+        server.reset()
+        again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed = json.loads((tmp_path / "run" / "stats.json").read_text())
+    assert resumed["finished"] == 3 and resumed["errored"] == 0
+    assert "errored:" not in again.stdout and "Traceback" not in first.stderr + again.stderr
+    new_calls = [e for e in read_traces(tmp_path / "run" / "traces.jsonl")[calls_before:]
+                 if e["kind"] == "model_call"]
+    assert new_calls and {e["probe"] for e in new_calls} == {errored}
+
+
+def test_errored_probes_are_listed_up_to_a_limit():
+    from advqa.cli import errored_probe_lines
+
+    errors = {f"doc.md#{i:02d}": f"ModelError: reason {i}" for i in range(13)}
+    lines = errored_probe_lines(errors, limit=10)
+    assert lines[0] == "13 probes errored:"
+    assert lines[1:11] == [f"  doc.md#{i:02d}: ModelError: reason {i}" for i in range(10)]
+    assert lines[11].startswith("  and 3 more")
+    assert lines[12].startswith("run the same command again to retry them")
+    assert len(errored_probe_lines({"doc.md#00": "x"})) == 3 and errored_probe_lines({}) == []
 
 
 def test_mock_server_fault_flags(capsys):
