@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..retrieval.files import write_atomic
 from .errors import PromptError
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
@@ -95,6 +96,6 @@ def export_prompts(folder: str | Path) -> list[Path]:
     written = []
     for role in ROLES:
         target = out / f"{role}.txt"
-        target.write_text((PROMPTS_DIR / f"{role}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+        write_atomic(target, (PROMPTS_DIR / f"{role}.txt").read_text(encoding="utf-8"))
         written.append(target)
     return written

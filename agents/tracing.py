@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
+
+from ..retrieval.files import append_line, cut_torn_tail
 
 
 class Tracer(Protocol):
@@ -35,38 +36,44 @@ class ListTracer:
 
 
 class JsonlTracer:
-    """Appends events to a JSONL file, one line each, flushed as written (thread-safe)."""
+    """Appends events to a JSONL file, one line each, written as they come (thread-safe).
+
+    A torn last line left by a killed run is cut off on opening (and before any append).
+    Lines are not fsynced one by one: a killed process loses nothing it wrote, and a trace is
+    not worth an fsync per event (the dataset's lines are fsynced).
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.recorded: Counter[str] = Counter()  # events written by this tracer, by kind
+        cut_torn_tail(self.path)
 
     def record(self, event: dict[str, Any]) -> None:
         line = json.dumps({"time": time.time(), **event}, ensure_ascii=False, default=str) + "\n"
         with self._lock:
-            # One write() on an O_APPEND descriptor: lines of worker processes sharing the file
-            # never interleave (a buffered file may split a long line into several writes).
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line.encode("utf-8"))
-            finally:
-                os.close(fd)
+            # One write() under a flock of the file: lines of worker processes sharing it never
+            # interleave (a buffered file may split a long line into several writes).
+            append_line(self.path, line, fsync=False)
             self.recorded[event.get("kind", "")] += 1
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file of objects; a missing file is empty, a torn line (a killed run) is skipped."""
+    """Read a JSONL file of objects; a missing file is empty, a torn line (a killed run) is skipped.
+
+    Split on newlines only, as bytes: JSON text may hold U+2028 (str.splitlines would cut the
+    line there), and a line cut mid-character is not UTF-8.
+    """
     rows = []
     file = Path(path)
     if not file.exists():
         return rows
-    for line in file.read_text(encoding="utf-8").splitlines():
+    for line in file.read_bytes().split(b"\n"):
         if line.strip():
             try:
                 rows.append(json.loads(line))
-            except json.JSONDecodeError:
+            except ValueError:  # JSONDecodeError, or UnicodeDecodeError in a torn line
                 continue
     return rows
 

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..retrieval.files import append_line, cut_torn_tail
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: threads of one process are still serialised
@@ -55,6 +57,10 @@ class SharedDataset:
     It remembers how far it has read; under the run lock it first reads what others appended
     (or everything again when the file was replaced), so each probe's sample is written once,
     and the questions accepted so far per document include the other workers' ones.
+
+    A partial last line (a writer killed mid-append) is cut off when found, on opening and
+    before each append: that probe's final state is in the checkpointer, so its sample is
+    appended again whole by the campaign that finds it finished.
     """
 
     def __init__(self, path: Path, duplicates: Path, lock: RunLock):
@@ -65,7 +71,6 @@ class SharedDataset:
         self._questions: dict[str, list[str]] = {}
         self._file: tuple[int, int] | None = None
         self._offset = 0
-        self._torn = False  # the file ends in a partial line (a killed writer)
         with self.lock:
             self._catch_up(force=True)
 
@@ -82,10 +87,7 @@ class SharedDataset:
             self._catch_up()
             if sample["meta"]["probe_id"] in self.probe_ids:
                 return False
-            with self.path.open("ab") as handle:
-                handle.write((b"\n" if self._torn else b"") + line)
-                handle.flush()
-                os.fsync(handle.fileno())
+            append_line(self.path, line, fsync=True)  # flushed and on disk before the lock is let go
             self._catch_up()
         return True
 
@@ -97,7 +99,7 @@ class SharedDataset:
         file = (status.st_dev, status.st_ino) if status else None
         if force or file != self._file or (status and status.st_size < self._offset):
             # New or replaced (deduplicated) file: read it all, with the duplicates file.
-            self._file, self._offset, self._torn = file, 0, False
+            self._file, self._offset = file, 0
             self._questions = {}
             self.probe_ids = {row["meta"]["probe_id"] for row in _rows(self.duplicates)}
         if status is None or status.st_size == self._offset:
@@ -106,7 +108,10 @@ class SharedDataset:
             handle.seek(self._offset)
             data = handle.read()
         end = data.rfind(b"\n") + 1
-        self._torn = end < len(data)
+        if end < len(data):
+            # A torn last line: its writer died holding the lock (every appender holds it), so
+            # nothing follows it; cut it so that the next append starts on a line of its own.
+            cut_torn_tail(self.path)
         self._offset += end
         for raw in data[:end].splitlines():
             row = _parse(raw)

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..agents import read_traces
 from ..agents.tracing import read_jsonl
+from ..retrieval.files import write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -69,7 +70,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
     for key in ("cost", "unpriced_models"):
         if key in accounting:
             stats[key] = accounting[key]
-    (run / "stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    write_atomic(run / "stats.json", json.dumps(stats, indent=2))  # never half a file, even if killed
     return stats
 
 

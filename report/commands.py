@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ..agents import ROLES, PromptError, export_prompts
+from ..retrieval.files import write_atomic
 from .data import OUTCOMES, load_run
 from .html import write_report
 from .prompt_diff import print_comparison, run_prompts
@@ -73,7 +74,7 @@ def prompts_export_command(
             if prompt.text is None:
                 raise PromptError(f"{from_run}: the {role} prompt's text is not known ({prompt.origin})")
             target = folder / f"{role}.txt"
-            target.write_text(prompt.text, encoding="utf-8")
+            write_atomic(target, prompt.text)
             written.append(target)
     console.print(f"wrote {len(written)} prompt files to {folder}; edit them, then run "
                   f"`advqa generate --prompts {folder} ...`")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..retrieval.files import write_atomic
 from . import plots
 from .data import OUTCOMES, ROLES, Probe, Round, RunData, load_run
 from .results import ResultFile
@@ -558,7 +558,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None,
     run = load_run(run_dir, results)
     target = Path(out) if out is not None else run.path / REPORT
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # workers may write at once
-    staging.write_text(render_report(run), encoding="utf-8")
-    staging.replace(target)
-    return target
+    return write_atomic(target, render_report(run))  # workers may write it at once; a kill leaves the old one

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections import Counter
@@ -21,6 +20,7 @@ from .chunking import Chunk, check_chunk_settings, chunk_document
 from .documents import DEFAULT_MAX_FILE_MB, Document, FileNote, scan_documents
 from .embeddings import Embedder
 from .errors import RetrievalError
+from .files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -335,19 +335,22 @@ def embed_chunks(
 def write_index(
     out: Path, manifest: dict[str, Any], chunks: list[Chunk], vectors: np.ndarray
 ) -> None:
-    """Write the three index files; the manifest goes last so it only names complete data."""
+    """Write the three index files, each atomically, so that a process killed at any moment
+    never leaves an index that loads with mixed or partial data.
+
+    The manifest is the commit point: it is removed before the data files are replaced and
+    written again last, so a manifest only ever sits next to the data it describes. An index
+    killed in between has no manifest: load_index refuses it and build_index starts afresh.
+    """
     out.mkdir(parents=True, exist_ok=True)
     faiss_index = faiss.IndexFlatIP(vectors.shape[1])
     faiss_index.add(vectors)
-    faiss.write_index(faiss_index, str(out / (INDEX_FILE + ".tmp")))
-    with open(out / (CHUNKS_FILE + ".tmp"), "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
-    with open(out / (MANIFEST_FILE + ".tmp"), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, ensure_ascii=False)
-        handle.write("\n")
-    for name in (INDEX_FILE, CHUNKS_FILE, MANIFEST_FILE):
-        os.replace(out / (name + ".tmp"), out / name)
+    data = faiss.serialize_index(faiss_index).tobytes()
+    text = "".join(json.dumps(asdict(chunk), ensure_ascii=False) + "\n" for chunk in chunks)
+    (out / MANIFEST_FILE).unlink(missing_ok=True)
+    write_atomic(out / INDEX_FILE, data)
+    write_atomic(out / CHUNKS_FILE, text)
+    write_atomic(out / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
 
 
 def load_index(

@@ -179,7 +179,7 @@ def test_shared_dataset_writes_each_probe_once(tmp_path):
         handle.write('{"messages": [')  # a writer killed mid-line
     assert one.append(sample("p3"))
     text = (tmp_path / "dataset.jsonl").read_text()
-    assert text.splitlines()[2] == '{"messages": ['  # the torn line stays apart from the next one
+    assert '{"messages": [\n' not in text and len(text.splitlines()) == 3  # the torn tail was cut off
     assert [s["meta"]["probe_id"] for s in read_jsonl(tmp_path / "dataset.jsonl")] == ["p1", "p2", "p3"]
     # Rewritten in place by another worker's dedup, which moved p2 to the duplicates.
     (tmp_path / "dups.jsonl").write_text(json.dumps(sample("p2", question="Who pays?")) + "\n")

@@ -7,20 +7,32 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ..retrieval.files import append_line, write_atomic
+
 
 def truncate_loss_log(path: Path, last_step: int) -> None:
-    """Drop logged steps after `last_step`: a resumed run repeats the steps after its checkpoint."""
+    """Drop logged steps after `last_step`: a resumed run repeats the steps after its checkpoint.
+    A torn line (a run killed mid-write) goes too."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    kept = [row for row in read_loss_log(path) if row.get("step", 0) <= last_step]
+    write_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
 
 
 def read_loss_log(path: Path) -> list[dict]:
+    """The logged steps; a torn line left by a killed run is skipped."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = []
+    for line in path.read_bytes().split(b"\n"):
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
 
 
 class LossLogger(TrainerCallback):
@@ -35,5 +47,4 @@ class LossLogger(TrainerCallback):
             return
         record = {"step": state.global_step, "loss": logs["loss"],
                   "learning_rate": logs.get("learning_rate"), "epoch": logs.get("epoch")}
-        with self.path.open("a", encoding="utf-8") as file:
-            file.write(json.dumps(record) + "\n")
+        append_line(self.path, json.dumps(record), fsync=True)

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..retrieval.files import write_atomic
 from .config import TrainConfig
 from .data import read_dataset
 from .errors import TrainingError
@@ -63,7 +64,7 @@ def train(dataset_path: str | Path, model_spec: str, out_dir: str | Path, config
     if last_checkpoint:
         _check_resumable(out_dir, record)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_atomic(out_dir / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
     loss_file = out_dir / LOSS_FILE
     truncate_loss_log(loss_file, _checkpoint_step(last_checkpoint))
 
