@@ -46,7 +46,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/throughput.json")
     parser.add_argument("--work", type=Path, default=ROOT / "runs/throughput")
     parser.add_argument("--parts", default=",".join(PARTS), help="which measurements to run")
-    parser.add_argument("--probes", type=int, default=32, help="probes of the mock campaigns")
+    parser.add_argument("--probes", type=int, default=64, help="probes of the mock campaigns")
     parser.add_argument("--latency", type=float, default=0.2, help="the mock server's seconds per call")
     parser.add_argument("--concurrency", type=int, default=16, help="compared with concurrency 1")
     parser.add_argument("--local-probes", type=int, default=8, help="probes of the bundled campaign")
@@ -132,11 +132,12 @@ def _mock_models(base_url: str) -> dict[str, Any]:
     return {role: load_chat_model("openai:mock", base_url=base_url) for role in ROLES}
 
 
-def _settings(probes: int, concurrency: int, max_rounds: int = 2, k: int = 4):
+def _settings(probes: int, concurrency: int, max_rounds: int = 2, k: int = 4,
+              torch_threads: int | None = None):
     from advqa.graph import ProbeSettings
     from advqa.graph.campaign import CampaignSettings
 
-    return CampaignSettings(seeds=probes, concurrency=concurrency,
+    return CampaignSettings(seeds=probes, concurrency=concurrency, torch_threads=torch_threads,
                             probe=ProbeSettings(max_rounds=max_rounds, k=k))
 
 
@@ -187,6 +188,7 @@ def _serve(connection, latency: float) -> None:
 
 def mock_throughput(index, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from advqa.graph.campaign import run_campaign
+    from advqa.graph.threads import probe_torch_threads
     results: dict[str, Any] = {}
     with ServerProcess(args.latency) as server:
         models = _mock_models(server.base_url)
@@ -197,7 +199,8 @@ def mock_throughput(index, work: Path, args: argparse.Namespace) -> dict[str, An
             index.embedder.forget()  # the second run would otherwise find the first one's vectors
             run = _fresh(work / f"mock-c{concurrency}")
             started, cpu = time.perf_counter(), time.process_time()
-            stats = run_campaign(index, run, models=models, settings=_settings(args.probes, concurrency))
+            settings = _settings(args.probes, concurrency, torch_threads=args.torch_threads)
+            stats = run_campaign(index, run, models=models, settings=settings)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             requests, max_in_flight = server.counts()
             results[f"concurrency_{concurrency}"] = {
@@ -216,6 +219,8 @@ def mock_throughput(index, work: Path, args: argparse.Namespace) -> dict[str, An
     one, many = results["concurrency_1"], results[f"concurrency_{args.concurrency}"]
     results["speedup"] = round(many["probes_per_second"] / one["probes_per_second"], 2)
     results["latency_s"] = args.latency
+    # With every role on the server, the probes run with one torch thread (the embedder's).
+    results["probe_torch_threads"] = probe_torch_threads(args.torch_threads, models)
     return results
 
 

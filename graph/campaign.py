@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -20,6 +18,7 @@ from ..agents import JsonlTracer, PromptSet, ResponseCache, load_prompts
 from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
+from ..retrieval.files import write_atomic
 from .checkpointers import Checkpointer, describe, open_checkpointer
 from .probe import build_probe_graph
 from .samples import make_sample
@@ -28,6 +27,7 @@ from .sharding import Worker
 from .shared_files import RunLock, SharedDataset
 from .state import FINAL_OUTCOMES, ProbeState
 from .stats import compute_stats
+from .threads import probe_torch_threads, torch_threads
 
 ROLES = ("questioner", "student", "expert", "critic")
 DATASET = "dataset.jsonl"
@@ -48,6 +48,8 @@ class CampaignSettings:
     dedup_threshold: float = 0.92  # drop an accepted question this close (cosine) to an earlier one
     guidance: str = ""  # skills or question types to target, passed to the questioner
     seed_focus: str = ""  # one query per line: seed the passages closest to them, not evenly spread ones
+    # torch threads while the probes run; None: 1 when no role runs on torch here (graph/threads.py)
+    torch_threads: int | None = None
     probe: ProbeSettings = field(default_factory=ProbeSettings)
 
     def __post_init__(self) -> None:
@@ -59,6 +61,8 @@ class CampaignSettings:
             raise ValueError("concurrency must be at least 1")
         if not 0.0 < self.dedup_threshold <= 1.0:
             raise ValueError("dedup threshold must be in (0, 1]")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError("torch threads must be at least 1")
 
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
@@ -168,8 +172,11 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                 config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
                           "recursion_limit": 10 * settings.probe.max_rounds + 10}
                 try:
-                    if app.get_state(config).next:
-                        app.invoke(None, config)  # resume a probe interrupted mid-way
+                    # Started before: resume from its last checkpoint. (Not `get_state().next`:
+                    # it leaves out a step whose writes were saved just before a kill, and the
+                    # probe would start over on a thread that already holds its earlier rounds.)
+                    if saver.get_tuple(config) is not None:
+                        app.invoke(None, config)
                     else:
                         app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
                                               guidance=settings.guidance,
@@ -181,22 +188,23 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                     tracer.record({"kind": "probe_error", "probe": chunk.id, "error": reason})
                     return chunk.id, None, reason
 
-            pool = ThreadPoolExecutor(max_workers=settings.concurrency)
-            try:
-                futures = [pool.submit(work, chunk) for chunk in pending]
-                for future in as_completed(futures):
-                    probe_id, values, error = future.result()
-                    if values is not None:
-                        finished[probe_id] = values
-                        _append_sample(dataset, values)
-                    else:
-                        errors[probe_id] = error
-                    if progress:
-                        progress("probe", {"probe": probe_id,
-                                          "outcome": (values or {}).get("outcome", "error")})
-            finally:
-                # On an interrupt, probes not yet started are cancelled; running ones finish.
-                pool.shutdown(wait=True, cancel_futures=True)
+            with torch_threads(probe_torch_threads(settings.torch_threads, loaded)):
+                pool = ThreadPoolExecutor(max_workers=settings.concurrency)
+                try:
+                    futures = [pool.submit(work, chunk) for chunk in pending]
+                    for future in as_completed(futures):
+                        probe_id, values, error = future.result()
+                        if values is not None:
+                            finished[probe_id] = values
+                            _append_sample(dataset, values)
+                        else:
+                            errors[probe_id] = error
+                        if progress:
+                            progress("probe", {"probe": probe_id,
+                                              "outcome": (values or {}).get("outcome", "error")})
+                finally:
+                    # On an interrupt, probes not yet started are cancelled; running ones finish.
+                    pool.shutdown(wait=True, cancel_futures=True)
         if worker is not None:
             return _finish_worker(run, worker, planned, seeds, saver, dataset, finished, errors,
                                   index=index, settings=settings, tracer=tracer, started=started)
@@ -247,7 +255,7 @@ def _finish_worker(run: Path, worker: Worker, planned: list[Chunk], seeds: list[
                 calls_this_run=tracer.recorded["model_call"],
                 wall_seconds=time.perf_counter() - started,
             )
-        _write_text(run / name, json.dumps(summary, indent=2))
+        write_atomic(run / name, json.dumps(summary, indent=2))
     return summary
 
 
@@ -302,17 +310,8 @@ def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    _write_text(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write through a staging file and rename: readers and other workers never see half a file."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with staging.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staging, path)
+    """Rewrite a JSONL file atomically: readers, other workers and a killed run never see half of it."""
+    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
@@ -334,11 +333,11 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
             document[key] = {**document[key], **value}
         else:
             document[key] = value
-    _write_text(run / CONFIG, tomli_w.dumps(_drop_none(document)))
+    write_atomic(run / CONFIG, tomli_w.dumps(_drop_none(document)))
     # The prompt texts too (RUN_DIR/prompts/<role>.txt), for `advqa prompts diff` and `--prompts`.
     (run / "prompts").mkdir(exist_ok=True)
     for role, template in prompts.templates.items():
-        _write_text(run / "prompts" / f"{role}.txt", template)
+        write_atomic(run / "prompts" / f"{role}.txt", template)
 
 
 def _spec_label(spec: ModelSpec | None) -> str:
