@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,7 @@ from ..agents import (
     judge_answers,
     verdict_divergence,
 )
-from ..agents.grounding import labels_for
+from ..agents.grounding import Grounding, labels_for
 from ..agents.injection import suspicious_passages
 from ..retrieval import Passage, passage_from_document
 from .settings import ProbeSettings
@@ -121,20 +122,18 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
 def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
     """Judge the round: the critic's verdict, code scorers, and the code's grounding check."""
     ctx = _context(state, deps, config)
-    judged = judge_answers(deps.critic, deps.prompts, ctx, question=state.question,
-                           student_answer=state.student_answer,
-                           expert_answer=state.expert_answer, passages=state.passages,
-                           base_seed=deps.settings.seed, max_tokens=deps.settings.max_tokens["critic"])
+    # The code's checks need only the answers: they run (embedding included) while the critic
+    # model answers, instead of after it.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        code_checks = pool.submit(_code_checks, state, deps)
+        judged = judge_answers(deps.critic, deps.prompts, ctx, question=state.question,
+                               student_answer=state.student_answer,
+                               expert_answer=state.expert_answer, passages=state.passages,
+                               base_seed=deps.settings.seed,
+                               max_tokens=deps.settings.max_tokens["critic"])
+        grounding, code_scores = code_checks.result()
     verdict = judged.verdict
-    grounding = check_grounding(state.expert_answer, state.passages, deps.embedder,
-                                deps.settings.grounding_bar, question=state.question)
-    scores = {
-        "judge": verdict.divergence,
-        "embedding": embedding_divergence(deps.embedder, state.student_answer, state.expert_answer),
-        "verdict": verdict_divergence(state.student_answer, state.expert_answer),
-        "facts": facts_divergence(state.question, state.student_answer, state.expert_answer,
-                                  " ".join(p.text for p in state.passages)),
-    }
+    scores = {"judge": verdict.divergence, **code_scores}
     divergence, scorer = combine(scores, deps.settings.scorer)
     feedback = verdict.feedback or fallback_feedback(state.student_answer, state.expert_answer)
     record = RoundRecord(
@@ -159,6 +158,18 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                          "from the code scorers alone and the feedback is code-written")
     deps.tracer.record(event)
     return {"rounds": [record], "feedback": f"Last question: {state.question}\n{feedback}"}
+
+
+def _code_checks(state: ProbeState, deps: ProbeDeps) -> tuple[Grounding, dict[str, float | None]]:
+    """The grounding check and the code scorers of a round (all but the critic's judgement)."""
+    grounding = check_grounding(state.expert_answer, state.passages, deps.embedder,
+                                deps.settings.grounding_bar, question=state.question)
+    return grounding, {
+        "embedding": embedding_divergence(deps.embedder, state.student_answer, state.expert_answer),
+        "verdict": verdict_divergence(state.student_answer, state.expert_answer),
+        "facts": facts_divergence(state.question, state.student_answer, state.expert_answer,
+                                  " ".join(p.text for p in state.passages)),
+    }
 
 
 def route(state: ProbeState, *, deps: ProbeDeps) -> dict:
