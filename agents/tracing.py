@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..retrieval.files import append_line, cut_torn_tail
+from ..retrieval.files import append_line, cut_torn_tail, read_jsonl
 
 
 class Tracer(Protocol):
@@ -57,25 +57,6 @@ class JsonlTracer:
             # interleave (a buffered file may split a long line into several writes).
             append_line(self.path, line, fsync=False)
             self.recorded[event.get("kind", "")] += 1
-
-
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """Read a JSONL file of objects; a missing file is empty, a torn line (a killed run) is skipped.
-
-    Split on newlines only, as bytes: JSON text may hold U+2028 (str.splitlines would cut the
-    line there), and a line cut mid-character is not UTF-8.
-    """
-    rows = []
-    file = Path(path)
-    if not file.exists():
-        return rows
-    for line in file.read_bytes().split(b"\n"):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:  # JSONDecodeError, or UnicodeDecodeError in a torn line
-                continue
-    return rows
 
 
 def read_traces(path: str | Path) -> list[dict[str, Any]]:

@@ -11,10 +11,12 @@ training) imports it downward; it uses the standard library only.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 try:
     import fcntl
@@ -71,6 +73,25 @@ def append_line(path: str | Path, line: str | bytes, *, fsync: bool = True) -> N
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; a missing file is empty, a torn line (a killed run) is skipped.
+
+    Split on newlines only, as bytes: JSON text may hold U+2028 (str.splitlines would cut the
+    line there), and a line cut mid-character is not UTF-8.
+    """
+    rows = []
+    file = Path(path)
+    if not file.exists():
+        return rows
+    for line in file.read_bytes().split(b"\n"):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:  # JSONDecodeError, or UnicodeDecodeError in a torn line
+                continue
+    return rows
 
 
 def cut_torn_tail(path: str | Path) -> int:

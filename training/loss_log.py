@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ..retrieval.files import append_line, write_atomic
+from ..retrieval.files import append_line, read_jsonl, write_atomic
 
 
 def truncate_loss_log(path: Path, last_step: int) -> None:
@@ -21,18 +21,7 @@ def truncate_loss_log(path: Path, last_step: int) -> None:
 
 def read_loss_log(path: Path) -> list[dict]:
     """The logged steps; a torn line left by a killed run is skipped."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_bytes().split(b"\n"):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
+    return [row for row in read_jsonl(path) if isinstance(row, dict)]
 
 
 class LossLogger(TrainerCallback):
