@@ -192,6 +192,10 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, _error("not found", "not_found"))
                 return
+            if not isinstance(body, dict) or not body.get("messages"):
+                # e.g. a client killed after its headers: what a real server answers
+                self._send(400, _error("'messages' is required", "invalid_request_error"))
+                return
             request, failing = server._begin(body, self.headers.get("Authorization", ""))
             try:
                 if failing:

@@ -182,7 +182,10 @@ class Child:
 
     def kill(self) -> None:
         if self.wait(0) is None:
-            os.kill(self.pid, signal.SIGKILL)
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it ended just now, and was reaped: its exit status is on its way
 
     def seconds(self) -> float:
         return time.monotonic() - self.started

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -160,6 +161,16 @@ def test_mock_server_runs_standalone():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_mock_server_refuses_a_request_without_messages():
+    # What a client killed after sending its headers leaves: a real server answers 400.
+    with MockOpenAIServer(reply="never") as server:
+        request = urllib.request.Request(f"{server.base_url}/chat/completions", method="POST",
+                                         data=b"", headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400 and not server.requests
 
 
 # Config: option > [endpoints.<role>] > [endpoints] > environment > default.
