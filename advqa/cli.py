@@ -255,6 +255,9 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
         out.print(line, markup=False, highlight=False, soft_wrap=True)
     if worker is None or "campaign" in stats:
         write_run_report(out_dir)
+    if stats.get("errors"):
+        # Everything is written; a script still learns that a rerun is needed.
+        raise typer.Exit(PROBES_ERRORED_EXIT)
     return stats
 
 
@@ -297,6 +300,7 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
 
 
 MAX_LISTED_ERRORS = 10
+PROBES_ERRORED_EXIT = 1  # some probes errored (listed); 2 is for bad input and runs where every probe errored
 
 
 def errored_probe_lines(errors: dict[str, str], limit: int = MAX_LISTED_ERRORS) -> list[str]:
@@ -313,16 +317,16 @@ def errored_probe_lines(errors: dict[str, str], limit: int = MAX_LISTED_ERRORS) 
 
 
 def role_table(stats: dict[str, Any]) -> Table:
-    """Calls, cache hits, tokens, seconds (and cost, when priced) per role."""
+    """Calls, cache hits, errors, retries, tokens, seconds (and cost, when priced) per role."""
     priced = "cost" in stats
     table = Table(title="model calls per role")
-    for column in ("role", "calls", "cached", "errors", "tokens in", "tokens out", "seconds",
+    for column in ("role", "calls", "cached", "errors", "retries", "tokens in", "tokens out", "seconds",
                    *(["cost"] if priced else [])):
         table.add_column(column, justify="left" if column == "role" else "right", no_wrap=True)
     for role, row in stats.get("per_role", {}).items():
         cost = f"{row['cost']:.4f}" if "cost" in row else "no price"
         table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)), str(row.get("errors", 0)),
-                      f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
+                      str(row.get("retries", 0)), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
                       *([cost] if priced else []))
     return table
 

@@ -2,4 +2,5 @@
 
 from pathlib import Path
 
-EXAMPLES_DIR = Path(__file__).parent
+# In a folder of their own: indexing the package folder would also meet this file (and __pycache__).
+EXAMPLES_DIR = Path(__file__).parent / "contracts"

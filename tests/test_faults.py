@@ -274,12 +274,16 @@ def test_cli_campaign_on_a_faulty_server(fault_index, tmp_path):
              "--out", str(tmp_path / "run"), "--seeds", "8", "--max-rounds", "1", "--scorer", "judge",
              "--k", "2", "--concurrency", "4", "--dedup-threshold", "0.999", "--no-cache",
              "--config", str(config)], capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr + result.stdout
     stats = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert stats["finished"] + stats["errored"] == stats["probes"] == 8
     (poisoned,) = [c.id for c in plan_seeds(fault_index, 8) if POISONED in c.text]
     assert stats["errors"][poisoned].endswith("(gave up after 2 retries)")
+    assert result.returncode == 1, result.stderr[-3000:]  # some probes errored: everything written, exit 1
+    retries = {role: row["retries"] for role, row in stats["per_role"].items()}
+    assert sum(retries.values()) > 0
+    table = next(line for line in result.stdout.splitlines() if "questioner" in line and "│" in line)
+    assert f" {retries['questioner']} " in table.split("│")[5]  # the per-role table's retries column
     assert f"{stats['exhausted']} / {stats['failed']} / {stats['errored']}" in result.stdout
     assert any(r.fault for r in server.requests)
 
@@ -302,7 +306,7 @@ def test_the_cli_lists_errored_probes_and_a_rerun_retries_them(fault_index, tmp_
         env = {**os.environ, "COLUMNS": "100"}
         # One probe at a time: the first three requests are the first call's three attempts.
         first = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-        assert first.returncode == 0, first.stderr[-3000:]
+        assert first.returncode == 1, first.stderr[-3000:]  # a probe errored
         stats = json.loads((tmp_path / "run" / "stats.json").read_text())
         (errored,) = stats["errors"]
         reason = stats["errors"][errored]
