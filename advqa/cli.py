@@ -70,7 +70,9 @@ def do_index(docs: Path, index_dir: Path, *, embedding_model: str | None = None,
         f"indexed {report.documents} documents into {report.chunks} chunks "
         f"({report.added_documents} added, {report.changed_documents} changed, "
         f"{report.removed_documents} removed, {report.unchanged_documents} unchanged; "
-        f"{report.embedded_chunks} chunks embedded) in {report.seconds:.1f}s -> {index_dir}")
+        f"{report.embedded_chunks} chunks embedded"
+        + (f", {report.journalled_chunks} taken from an interrupted build" if report.journalled_chunks else "")
+        + f") in {report.seconds:.1f}s -> {index_dir}")
     return load_index(index_dir)
 
 

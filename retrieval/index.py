@@ -21,12 +21,14 @@ from .documents import DEFAULT_MAX_FILE_MB, Document, FileNote, scan_documents
 from .embeddings import Embedder
 from .errors import RetrievalError
 from .files import write_atomic
+from .journal import EmbeddingJournal
 
 logger = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 MANIFEST_FILE = "manifest.json"
+JOURNAL_FILE = "embedding.journal"  # only while a build is in progress, or after one was killed
 FORMAT_VERSION = 1
 EMBED_BATCH_CHUNKS = 64  # how many chunks go to the embedder between progress reports
 
@@ -53,8 +55,9 @@ class IndexReport:
     changed_documents: int
     removed_documents: int
     unchanged_documents: int
-    embedded_chunks: int
+    embedded_chunks: int  # embedded by this run
     seconds: float
+    journalled_chunks: int = 0  # embedded by an earlier, interrupted run and taken from its journal
     full_rebuild_reason: str | None = None
     notes: tuple[FileNote, ...] = ()  # files skipped, or decoded with a fallback, and why
 
@@ -221,7 +224,11 @@ def build_index(
         if doc.id not in reused
     }
     to_embed = [chunk for chunks in fresh_chunks.values() for chunk in chunks]
-    fresh_vectors = embed_chunks(embedder, to_embed, progress)
+    journal = None
+    if to_embed:
+        out.mkdir(parents=True, exist_ok=True)
+        journal = EmbeddingJournal(out / JOURNAL_FILE, embedder.name, embedder.dimension)
+    fresh_vectors, journalled = embed_chunks(embedder, to_embed, progress, journal)
 
     chunks: list[Chunk] = []
     vector_parts: list[np.ndarray] = []
@@ -257,6 +264,8 @@ def build_index(
         "updated": now,
     }
     write_index(out, manifest, chunks, vectors)
+    if journal is not None:
+        journal.remove()  # only now: a kill while writing the index keeps the vectors for the next build
 
     current_ids = {doc.id for doc in documents}
     return IndexReport(
@@ -268,7 +277,8 @@ def build_index(
         ),
         removed_documents=len(set(old_documents) - current_ids),
         unchanged_documents=sum(is_unchanged(doc, old_documents) for doc in documents),
-        embedded_chunks=len(to_embed),
+        embedded_chunks=len(to_embed) - journalled,
+        journalled_chunks=journalled,
         seconds=time.perf_counter() - began,
         full_rebuild_reason=rebuild_reason,
         notes=tuple(loaded.notes),
@@ -316,20 +326,38 @@ def load_previous_index(out: Path) -> VectorIndex | None:
 
 
 def embed_chunks(
-    embedder: Embedder, chunks: list[Chunk], progress: Callable[[int, int], None] | None
-) -> np.ndarray:
-    """Embed chunk texts in batches, reporting progress; an empty list embeds nothing."""
+    embedder: Embedder, chunks: list[Chunk], progress: Callable[[int, int], None] | None,
+    journal: EmbeddingJournal | None = None,
+) -> tuple[np.ndarray, int]:
+    """Embed chunk texts in batches, reporting progress; an empty list embeds nothing.
+
+    With a journal, vectors an interrupted build already recorded there are taken from it, and
+    each new batch is recorded. Returns the vectors and how many came from the journal.
+    """
     if progress:
         progress(0, len(chunks))
     if not chunks:
-        return np.zeros((0, 0), dtype=np.float32)
-    parts = []
-    for first in range(0, len(chunks), EMBED_BATCH_CHUNKS):
-        batch = chunks[first : first + EMBED_BATCH_CHUNKS]
-        parts.append(embedder.encode([chunk.text for chunk in batch]))
+        return np.zeros((0, 0), dtype=np.float32), 0
+    known = journal.read() if journal else {}
+    vectors = [known.get(journal.key(chunk.text)) if journal else None for chunk in chunks]
+    missing = [i for i, vector in enumerate(vectors) if vector is None]
+    journalled = len(chunks) - len(missing)
+    if journalled:
+        logger.info("%d of %d chunks were embedded by an interrupted build; not embedding them again",
+                    journalled, len(chunks))
         if progress:
-            progress(first + len(batch), len(chunks))
-    return np.vstack(parts)
+            progress(journalled, len(chunks))
+    for first in range(0, len(missing), EMBED_BATCH_CHUNKS):
+        batch = missing[first : first + EMBED_BATCH_CHUNKS]
+        texts = [chunks[i].text for i in batch]
+        encoded = embedder.encode(texts)
+        if journal:
+            journal.append(texts, encoded)
+        for i, vector in zip(batch, encoded):
+            vectors[i] = vector
+        if progress:
+            progress(journalled + first + len(batch), len(chunks))
+    return np.vstack(vectors), journalled
 
 
 def write_index(

@@ -652,3 +652,63 @@ def test_batching_by_length_gives_the_vectors_of_one_text_at_a_time(embedder):
     embedder.forget()
     alone = np.stack([embedder.encode([text])[0] for text in texts])
     assert np.allclose(together, alone, atol=1e-5)
+
+
+class KilledEmbedder(SpyEmbedder):
+    """A spy that dies (as a killed process would) on its call number `die_at`."""
+
+    def __init__(self, inner: Embedder, die_at: int) -> None:
+        super().__init__(inner)
+        self.calls = 0
+        self.die_at = die_at
+
+    def encode(self, texts, batch_size=32):
+        self.calls += 1
+        if self.calls == self.die_at:
+            raise KeyboardInterrupt
+        return super().encode(texts, batch_size)
+
+
+@pytest.mark.integration
+def test_a_build_killed_while_embedding_resumes_from_its_journal(tmp_path, embedder, monkeypatch):
+    import advqa.retrieval.index as index_module
+
+    monkeypatch.setattr(index_module, "EMBED_BATCH_CHUNKS", 1)  # several batches from a small corpus
+    docs = tmp_path / "docs"
+    write_corpus(docs)
+    clean = build_index(docs, tmp_path / "clean", embedder=embedder)
+    assert clean.chunks == 3 and not (tmp_path / "clean" / index_module.JOURNAL_FILE).exists()
+
+    killed = KilledEmbedder(embedder, die_at=3)
+    with pytest.raises(KeyboardInterrupt):
+        build_index(docs, tmp_path / "index", embedder=killed)
+    journal = tmp_path / "index" / index_module.JOURNAL_FILE
+    assert not (tmp_path / "index" / "manifest.json").exists()
+    done = killed.encoded  # two whole batches were journalled before the kill
+    assert len(done) == 2 and journal.stat().st_size == 2 * (32 + 4 * embedder.dimension)
+    with journal.open("ab") as file:
+        file.write(b"\x01" * 17)  # the start of a record the kill cut short
+
+    spy = SpyEmbedder(embedder)
+    report = build_index(docs, tmp_path / "index", embedder=spy)
+
+    assert (report.journalled_chunks, report.embedded_chunks) == (2, 1)
+    assert not set(spy.encoded) & set(done) and len(spy.encoded) == 1
+    assert not journal.exists()
+    resumed, reference = load_index(tmp_path / "index", embedder=embedder), load_index(
+        tmp_path / "clean", embedder=embedder)
+    assert resumed.chunks == reference.chunks
+    assert np.allclose(resumed.vectors(), reference.vectors(), atol=1e-5)
+
+
+def test_a_journal_of_another_model_matches_nothing(tmp_path):
+    from advqa.retrieval.journal import EmbeddingJournal
+
+    path = tmp_path / "embedding.journal"
+    vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
+    EmbeddingJournal(path, "model-a", 3).append(["one", "two"], vectors)
+    mine = EmbeddingJournal(path, "model-a", 3)
+    read = mine.read()
+    assert np.array_equal(read[mine.key("two")], vectors[1]) and len(read) == 2
+    other = EmbeddingJournal(path, "model-b", 3)
+    assert other.key("one") not in other.read() and other.key("two") not in other.read()
