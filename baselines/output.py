@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..retrieval.files import write_atomic
 from .generation import Item
 
 
@@ -25,9 +26,7 @@ def write_item(handle: TextIO, item: Item) -> None:
 
 
 def write_stats(out: Path, stats: dict[str, Any]) -> Path:
-    path = stats_path(out)
-    path.write_text(json.dumps(stats, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(stats_path(out), json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
 
 
 def read_items(out: str | Path) -> list[dict[str, Any]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import json
 import random
-import shutil
 from pathlib import Path
 from typing import Any
 
+from ..retrieval.files import write_atomic
 from .errors import EvaluationError
 from .legalbench import list_tasks, load_task
 
@@ -49,12 +49,11 @@ def build_reference_corpus(legalbench_root: Path | str, tasks: list[str] | str, 
     documents = {}
     for document in chosen:
         source = contract_files[document]
-        shutil.copyfile(source, out_dir / source.name)
+        write_atomic(out_dir / source.name, source.read_bytes())
         documents[document] = source.name
     record = {"legalbench": str(root), "tasks": names, "max_contracts": max_contracts, "seed": seed,
               "documents": documents}
-    (out_dir / REFERENCE_FILE).write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                                          encoding="utf-8")
+    write_atomic(out_dir / REFERENCE_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     covered = {name: sum(name in mapped[d] for d in chosen) for name in names}
     return {"out_dir": str(out_dir), "contracts": len(set(documents.values())), "documents": documents,
             "tasks": names, "documents_per_task": covered,

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..retrieval.files import write_atomic
 from .errors import EvaluationError
 from .legalbench import Task, list_tasks, load_task, load_task_from_hub, sample_rows, split_patterns
 from .metrics import accuracy, balanced_accuracy, bootstrap_interval, label_shares
@@ -232,5 +233,4 @@ def write_results(results: dict[str, Any], path: Path | str) -> Path:
     """Write the results as JSON (parent folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    return write_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
 CHAT = "chat"
 TEXT = "text"
 ROLES = ("system", "user", "assistant")
+
+log = logging.getLogger(__name__)
 
 
 def _check_messages(line_ref: str, messages: Any) -> None:
@@ -49,6 +52,14 @@ def _validate(line_ref: str, sample: Any) -> str:
     raise TrainingError(f"{line_ref}: expected 'messages' (chat sample) or 'text' (plain text)")
 
 
+def _parses(line: bytes) -> bool:
+    try:
+        json.loads(line.decode("utf-8"))
+    except ValueError:  # JSONDecodeError, or UnicodeDecodeError in a line cut mid-character
+        return False
+    return True
+
+
 def read_dataset(path: str | Path) -> list[dict[str, Any]]:
     """All samples of a dataset JSONL file, validated; every line must be of one kind (chat or text)."""
     file = Path(path)
@@ -58,8 +69,14 @@ def read_dataset(path: str | Path) -> list[dict[str, Any]]:
         raise TrainingError(f"{file}: dataset not found")
     samples: list[dict[str, Any]] = []
     first_kind: tuple[str, int] | None = None
+    raw = file.read_bytes()
+    body, newline, last = raw.rpartition(b"\n")
+    if last.strip() and not _parses(last):
+        # A campaign killed mid-append leaves a partial last line without its newline.
+        log.warning("%s: skipped a torn last line (no trailing newline, not valid JSON)", file)
+        raw = body + newline
     try:
-        lines = file.read_text(encoding="utf-8").split("\n")  # not splitlines(): JSON text may hold U+2028
+        lines = raw.decode("utf-8").split("\n")  # not splitlines(): JSON text may hold U+2028
     except UnicodeDecodeError:
         raise TrainingError(f"{file}: not UTF-8 text") from None
     for number, line in enumerate(lines, start=1):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..retrieval.files import write_atomic
 from .data import (
     CHAT,
     dataset_kind,
@@ -42,12 +43,9 @@ FORMATS = ("chat", "alpaca", "openai", "preference", "hf")
 
 def _write_jsonl(rows: Iterable[dict[str, Any]], out: Path) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with out.open("w", encoding="utf-8") as file:
-        for row in rows:
-            file.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    return count
+    lines = [json.dumps(row, ensure_ascii=False) + "\n" for row in rows]
+    write_atomic(out, "".join(lines))
+    return len(lines)
 
 
 def _hf_row(sample: dict[str, Any]) -> dict[str, Any]:
