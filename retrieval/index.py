@@ -264,8 +264,9 @@ def build_index(
         "updated": now,
     }
     write_index(out, manifest, chunks, vectors)
-    if journal is not None:
-        journal.remove()  # only now: a kill while writing the index keeps the vectors for the next build
+    # Only now (a kill while writing the index keeps the vectors for the next build), and also
+    # when this build embedded nothing: a journal left by an earlier killed build is stale.
+    (out / JOURNAL_FILE).unlink(missing_ok=True)
 
     current_ids = {doc.id for doc in documents}
     return IndexReport(

@@ -51,6 +51,3 @@ class EmbeddingJournal:
             file.write(record)
             file.flush()
             os.fsync(file.fileno())
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)

@@ -700,6 +700,10 @@ def test_a_build_killed_while_embedding_resumes_from_its_journal(tmp_path, embed
     assert resumed.chunks == reference.chunks
     assert np.allclose(resumed.vectors(), reference.vectors(), atol=1e-5)
 
+    journal.write_bytes(b"\x00" * 10)  # left by a later build killed before it embedded anything
+    again = build_index(docs, tmp_path / "index", embedder=SpyEmbedder(embedder))
+    assert again.embedded_chunks == 0 and not journal.exists()
+
 
 def test_a_journal_of_another_model_matches_nothing(tmp_path):
     from advqa.retrieval.journal import EmbeddingJournal
