@@ -322,13 +322,14 @@ def role_table(stats: dict[str, Any]) -> Table:
     """Calls, cache hits, errors, retries, tokens, seconds (and cost, when priced) per role."""
     priced = "cost" in stats
     table = Table(title="model calls per role")
-    for column in ("role", "calls", "cached", "errors", "retries", "tokens in", "tokens out", "seconds",
+    # Two-line headers keep the table, cost included, within 80 columns (a pipe, CI logs).
+    for column in ("role", "calls", "cached", "errors /\nretries", "tokens\nin", "tokens\nout", "seconds",
                    *(["cost"] if priced else [])):
         table.add_column(column, justify="left" if column == "role" else "right", no_wrap=True)
     for role, row in stats.get("per_role", {}).items():
         cost = f"{row['cost']:.4f}" if "cost" in row else "no price"
-        table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)), str(row.get("errors", 0)),
-                      str(row.get("retries", 0)), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
+        table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)),
+                      f"{row.get('errors', 0)} / {row.get('retries', 0)}", f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
                       *([cost] if priced else []))
     return table
 
