@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from ..agents import JsonlTracer, Tracer
 from ..models import DEFAULT_MODEL_SPEC, ModelError, ModelSpec, load_chat_model, model_label
 from ..retrieval import Document, RetrievalError, load_documents
+from ..retrieval.files import fsync_folder
 from .entigraph import extract_entities, relation_jobs
 from .errors import BaselineError
 from .generation import Item, Tally, generate_items
@@ -120,6 +122,9 @@ def write_items(out: Path, items: Iterator[Item], documents: Sequence[Document])
             write_item(handle, item)
             per_document[item.meta["document"]]["items"] += 1
             per_document[item.meta["document"]]["tokens"] += item.meta["tokens"]
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename, so a crash never leaves half a corpus
     partial.replace(out)
+    fsync_folder(out.parent)
     return per_document
 

@@ -49,7 +49,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     except BaseException:
         staging.unlink(missing_ok=True)
         raise
-    _fsync_folder(target.parent)
+    fsync_folder(target.parent)
     return target
 
 
@@ -135,7 +135,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     """Make a rename durable: fsync the folder holding it (where the platform allows it)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

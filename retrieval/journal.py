@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: appends are still whole writes, unlocked
+    fcntl = None
 
 KEY_BYTES = 32  # a SHA-256 digest
 
@@ -44,7 +48,8 @@ class EmbeddingJournal:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         record = b"".join(self.key(text) + vector.tobytes() for text, vector in zip(texts, vectors))
         with open(self.path, "ab") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)
+            if fcntl is not None:
+                fcntl.flock(file, fcntl.LOCK_EX)
             size = os.fstat(file.fileno()).st_size
             if size % self.record_bytes:  # a writer killed mid-record: drop its fragment
                 file.truncate(size - size % self.record_bytes)
