@@ -71,7 +71,7 @@ def do_index(docs: Path, index_dir: Path, *, embedding_model: str | None = None,
         f"({report.added_documents} added, {report.changed_documents} changed, "
         f"{report.removed_documents} removed, {report.unchanged_documents} unchanged; "
         f"{report.embedded_chunks} chunks embedded"
-        + (f", {report.journalled_chunks} taken from an interrupted build" if report.journalled_chunks else "")
+        + (f", {report.journalled_chunks} from an interrupted build" if report.journalled_chunks else "")
         + f") in {report.seconds:.1f}s -> {index_dir}")
     return load_index(index_dir)
 
@@ -329,8 +329,8 @@ def role_table(stats: dict[str, Any]) -> Table:
     for role, row in stats.get("per_role", {}).items():
         cost = f"{row['cost']:.4f}" if "cost" in row else "no price"
         table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)),
-                      f"{row.get('errors', 0)} / {row.get('retries', 0)}", f"{row['input_tokens']:,}", f"{row['output_tokens']:,}", f"{row['seconds']:.1f}",
-                      *([cost] if priced else []))
+                      f"{row.get('errors', 0)} / {row.get('retries', 0)}", f"{row['input_tokens']:,}",
+                      f"{row['output_tokens']:,}", f"{row['seconds']:.1f}", *([cost] if priced else []))
     return table
 
 
