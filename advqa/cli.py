@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -229,19 +232,22 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
         extra["prices"] = prices
     cache = ResponseCache(cache_path) if cache_path else None
     started = time.perf_counter()
+    ticker = ProgressLines(started)
     with _progress() as progress:
         task = progress.add_task("probes", total=None)
 
         def report(event: str, info: dict[str, Any]) -> None:
+            ticker.update(event, info)
             if event == "start":
                 progress.update(task, total=info["total"], completed=info["done"])
             elif event == "probe":
                 progress.advance(task)
 
         try:
-            stats = run_campaign(idx, out_dir, models=chat_models, settings=settings, prompts=prompt_set,
-                                 progress=report, extra_config=extra,
-                                 checkpointer=checkpointer or None, worker=worker, cache=cache)
+            with ticker.running(enabled=not console.is_terminal):
+                stats = run_campaign(idx, out_dir, models=chat_models, settings=settings, prompts=prompt_set,
+                                     progress=report, extra_config=extra,
+                                     checkpointer=checkpointer or None, worker=worker, cache=cache)
         finally:
             if cache is not None:
                 cache.close()
@@ -261,6 +267,49 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
         # Everything is written; a script still learns that a rerun is needed.
         raise typer.Exit(PROBES_ERRORED_EXIT)
     return stats
+
+
+class ProgressLines:
+    """Plain progress lines for a log (output not on a terminal, where the progress bar shows
+    nothing): probes done, accepted, model calls and time, every PROGRESS_SECONDS."""
+
+    def __init__(self, started: float):
+        self.started = started
+        self.total = self.done = self.accepted = 0
+        self.calls = lambda: 0
+        self._stop = threading.Event()
+
+    def update(self, event: str, info: dict[str, Any]) -> None:
+        if event == "start":
+            self.total, self.done, self.accepted = info["total"], info["done"], info.get("accepted", 0)
+            self.calls = info.get("calls", self.calls)
+        elif event == "probe":
+            self.done += 1
+            self.accepted += info.get("outcome") == "accepted"
+
+    def line(self) -> str:
+        return (f"advqa: {self.done} of {self.total} probes done, {self.accepted} accepted, "
+                f"{self.calls()} model calls, {time.perf_counter() - self.started:.0f}s")
+
+    @contextmanager
+    def running(self, enabled: bool) -> Iterator[None]:
+        if not enabled:
+            yield
+            return
+        def tick() -> None:
+            while not self._stop.wait(PROGRESS_SECONDS):
+                print(self.line(), file=sys.stderr, flush=True)
+        thread = threading.Thread(target=tick, daemon=True, name="advqa-progress")
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+            print(self.line(), file=sys.stderr, flush=True)
+
+
+PROGRESS_SECONDS = 20.0
 
 
 def write_run_report(run_dir: Path) -> None:
@@ -358,9 +407,10 @@ def _register_commands() -> None:
     app.command("eval")(eval_command)
     app.command("reference")(reference_command)
     app.command("baseline")(baseline_command)
-    from .report.commands import prompts_app, report_command, trace_command
+    from .report.commands import audit_command, prompts_app, report_command, trace_command
 
     app.command("report")(report_command)
+    app.command("audit")(audit_command)
     app.command("trace")(trace_command)
     app.add_typer(prompts_app, name="prompts")
 

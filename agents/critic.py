@@ -11,34 +11,35 @@ from ..retrieval import Passage
 from .calls import CallContext, invoke_model
 from .passages import format_passages
 from .prompts import PromptSet
-from .verdicts import Verdict, parse_verdict
-
-RETRY_TEMPERATURE = 0.7
+from .schemas import CriticReply
 
 
 @dataclass
-class CriticResult:
-    verdict: Verdict
-    raw: str
-    attempts: int
+class Verdict:
+    """What the critic said; `parsed_with` is "none" (and the fields empty) when its reply did
+    not follow the schema."""
+
+    divergence: float | None = None
+    grounded: bool | None = None  # recorded, never used: grounding is decided by code
+    consistent: bool | None = None  # whether the expert's answer says what was intended
+    feedback: str = ""
+    reason: str = ""
+    parsed_with: str = "none"  # schema | tolerant | none
 
 
 def judge_answers(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, question: str,
                   student_answer: str, expert_answer: str, passages: Sequence[Passage],
-                  base_seed: int = 0, max_tokens: int | None = None) -> CriticResult:
-    """Ask the critic for a verdict; one retry (sampling) when the reply cannot be parsed."""
+                  intended_answer: str = "", max_tokens: int | None = None) -> Verdict:
+    """Ask the critic for its verdict, in the critic's schema."""
     prompt = prompts.render("critic", question=question, student_answer=student_answer,
-                            expert_answer=expert_answer, passages=format_passages(passages))
-    raw = ""
-    for attempt in (1, 2):
-        options = {} if attempt == 1 else {"temperature": RETRY_TEMPERATURE,
-                                           "seed": base_seed + 7919 + ctx.round}
-        raw = invoke_model("critic", model, prompt, ctx, attempt=attempt, max_tokens=max_tokens,
-                           **options).text
-        verdict = parse_verdict(raw)
-        if verdict.parsed_with != "none":
-            return CriticResult(verdict, raw, attempt)
-    return CriticResult(Verdict(), raw, 2)
+                            expert_answer=expert_answer, passages=format_passages(passages),
+                            intended_answer=intended_answer or "(not given)")
+    result = invoke_model("critic", model, prompt, ctx, max_tokens=max_tokens, reply=CriticReply)
+    reply = result.reply
+    if reply is None:
+        return Verdict()
+    return Verdict(reply.divergence, reply.grounded, reply.consistent, reply.feedback.strip(),
+                   reply.reason.strip(), result.parsed_with)
 
 
 def fallback_feedback(student_answer: str, expert_answer: str) -> str:

@@ -1,4 +1,4 @@
-"""Divergence scorers: the critic's judgement, embedding distance, and differing yes/no verdicts."""
+"""Divergence scorers: the critic's judgement, embedding distance, differing verdicts, missing facts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import numpy as np
 
 from .questions import specific_words
 
-SCORERS = ("combined", "judge", "embedding", "verdict", "facts")
-# Weights of the default "combined" scorer: a weighted mean over the scores available.
-WEIGHTS = {"judge": 2.0, "embedding": 1.0, "verdict": 1.0, "facts": 1.0}
+SCORERS = ("combined", "judge", "embedding", "verdict", "facts", "failure")
+# Weights of the default "combined" scorer: a weighted mean over the scores available. `failure`
+# (how reliably the student fails, agents/student.py) is measured only on rounds that pass every
+# other check.
+WEIGHTS = {"judge": 2.0, "embedding": 1.0, "verdict": 1.0, "facts": 1.0, "failure": 2.0}
 
 _VERDICT = re.compile(r"^\W*(yes|no|true|false|\(?[a-e]\))(?=\W|$)", re.IGNORECASE)
 _CHOICE = re.compile(r"^\(?([a-e])\)$", re.IGNORECASE)
@@ -61,7 +63,7 @@ def combine(scores: dict[str, float | None], scorer: str = "combined") -> tuple[
     """Pick or combine scores; returns (divergence, what was used).
 
     `combined` is the weighted mean of the available scores (judge 2, embedding 1, verdict 1,
-    facts 1).
+    facts 1, failure 2).
     A single named scorer that is unavailable falls back to `combined`, and says so.
     """
     if scorer not in SCORERS:

@@ -14,16 +14,17 @@ ROLES = ("questioner", "student", "expert", "critic")
 
 # What each role's prompt must contain, and what it may contain besides.
 REQUIRED = {
-    "questioner": {"passage", "feedback"},
+    "questioner": {"focus", "feedback"},
     "student": {"question"},
     "expert": {"question", "passages"},
     "critic": {"question", "student_answer", "expert_answer", "passages"},
 }
 OPTIONAL = {
-    "questioner": {"document", "guidance", "accepted_questions"},
+    "questioner": {"document", "passage", "guidance", "accepted_questions", "answer", "question_type",
+                   "type_hint", "example_sentence", "example_reply"},
     "student": set(),
     "expert": set(),
-    "critic": set(),
+    "critic": {"intended_answer"},
 }
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 

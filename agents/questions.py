@@ -1,16 +1,16 @@
-"""Pull one well-formed question out of a questioner's free-text reply."""
+"""Check a questioner's question by code, choose what to ask about, and make the question name its document."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import dataclass
+
+from .facts import extract_facts, fact_mentions, missing_facts
 
 MIN_WORDS = 4
-MAX_WORDS = 80
-
-_LABEL = re.compile(r"^\s*(?:[-*#>\d.)\s]*)?(?:\*\*)?(?:new\s+)?(?:question|q)\s*\d*\s*(?:\*\*)?\s*[:.)-]\s*",
-                    re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
+MAX_WORDS = 60
+ANSWER_IN_PASSAGE = 0.6  # share of the intended answer's words the seed passage must hold
 
 # Words too common in contracts to show that a question is about one particular passage.
 GENERIC_WORDS = frozenset("""
@@ -18,9 +18,23 @@ GENERIC_WORDS = frozenset("""
     clause clauses contract contracts could does document documents each from have into
     mean means other parties party provide provides provision provisions purpose question
     regarding scope section sections should such term terms than that their them there these
-    this those under what when where which while whom whose will with within would
+    this those under what when where which while whom whose will with within would shall must
+    unless except hundred thousand million billion seven eight three twenty thirty forty fifty
+    sixty seventy eighty ninety eleven twelve fifteen percent
 """.split())
+# A question that points at text the student will never see cannot be asked at test time.
+_DEICTIC = re.compile(r"\b(?:this|the|above|following|preceding|given)\s+(?:clause|passage|text|"
+                      r"excerpt|paragraph|section|sentence|provision)\b|\babove\b|\bquoted\b",
+                      re.IGNORECASE)
 
+# Why the code turns a questioner's reply down (counted per run in stats.json).
+NO_FOCUS = "no_focus"  # the seed passage has no sentence with something to ask about
+UNPARSED = "question_unparsed"
+NOT_A_QUESTION = "not_a_question"
+REPEATED = "question_repeated"
+NOT_STANDALONE = "question_not_standalone"
+OFF_PASSAGE = "question_off_passage"
+ANSWER_NOT_IN_PASSAGE = "answer_not_in_passage"
 
 def content_words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in GENERIC_WORDS}
@@ -32,47 +46,234 @@ def specific_words(text: str) -> set[str]:
     return content_words(text) | numbers
 
 
-def extract_question(reply: str, previous: list[str] | None = None,
-                     passage: str | None = None) -> tuple[str | None, str]:
-    """Return (question, "") or (None, why not) for a questioner reply.
+@dataclass(frozen=True)
+class Focus:
+    """What one question should be about: a sentence of the seed passage, the words of it that
+    answer the question, the kind of question, and words of the sentence the question must use."""
 
-    A question is one sentence ending in "?", with MIN_WORDS..MAX_WORDS words, that is not a
-    repeat of a previous one and, when `passage` is given, shares at least one specific word
-    with it. Labels ("Question:", "1.", "**Q:**") and quotes are removed.
+    sentence: str
+    answer: str
+    type: str
+    terms: tuple[str, ...] = ()
+
+    def question_phrases(self) -> tuple[str, ...]:
+        """What an anchored question puts where the answer stands, by what the answer is."""
+        if self.type != "lookup":
+            return ANCHORED_PHRASES.get(self.type, ("what",))
+        kinds = {fact.kind for fact in extract_facts(self.answer)}
+        if "date" in kinds:
+            return ("what date", "when")
+        if "duration" in kinds:
+            return ("what period", "how long")
+        if "percent" in kinds:
+            return ("what percentage", "how much")
+        if "number" in kinds:
+            money = _MONEY.search(self.answer)
+            return ("how much", "what amount") if money else ("how many", "what number")
+        return ("what",)
+
+    def frame(self) -> tuple[str, str] | None:
+        """The sentence's words before and after the answer, for an anchored question; None when
+        the answer is not one stretch of the sentence or the question would be too long. A
+        qualifier opening the answer ("within", "at least") stays in the question."""
+        body = _NUMBERING.sub("", self.sentence).replace('"', "'")
+        answer = self.answer.replace('"', "'")
+        if answer not in body:
+            return None
+        before, after = body.split(answer, 1)
+        if self.type == "lookup" and (qualifier := _LEADING_QUALIFIER.match(answer)):
+            before += qualifier.group(0)
+        if self.type == "scenario":  # "If X, Y": ask "If X, what happens?"
+            before, after = (before + " " + after).strip(" ,;:.") + ", ", ""
+        after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
+        if len(before) + len(after) > MAX_FRAME_CHARS:
+            after = after.split(",")[0]
+        if len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS:
+            return None
+        if before and not before[0].isupper():
+            before = before[0].upper() + before[1:]
+        return before, after
+
+
+_LEFT_QUALIFIER = re.compile(r"(?:\b(?:at least|up to|no more than|not more than|not less than|more than|"
+                             r"less than|within|minimum of|maximum of|of|at)\s+)?(?:US\$|EUR\s|€|£|\$)?\s*$", re.I)
+_REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit)s?\s+|^\s*)$", re.I)
+_CLAUSE_MARKERS = (
+    ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|but not)\b", re.I)),
+    ("condition", re.compile(r"\b(?:only if|if|provided that|subject to|in the event that|on condition that)\b",
+                             re.I)),
+)
+_SPAN_END = re.compile(r"[,;:.](?:\s|$)|\s\((?:[a-z]|[ivx]+)\)\s")
+_DANGLING = re.compile(r"(?:\s+(?:and|or|in|of|within|with|to|for|by|the|a|an|any|that|is|are|be))+$", re.I)
+_MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+[a-z]+|(?:is|are)(?:\s+not)?\s+(?:liable|"
+                        r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
+_BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
+_CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
+# Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
+_RESTATED = re.compile(r"^\s*(?:[a-z]+\s+)?\(\s*(?:US\$|€|£|\$)?\s*$", re.I)
+MAX_SPAN_WORDS = 25
+MAX_TAIL_WORDS = 10  # words after a fact that its answer keeps ("thirty (30) days after the invoice date")
+MAX_FRAME_CHARS = 200
+ANCHORED_PHRASES = {
+    "condition": ("under what condition", "in what case"),
+    "exception": ("with what exception", "except for what"),
+    "scenario": ("what happens", "what follows"),
+}
+_LEADING_QUALIFIER = re.compile(r"^(?:(?:at least|up to|no more than|not more than|not less than|more than|"
+                                r"less than|no later than|within|by|at|on|of|for|in|after|before)\s+)+", re.I)
+_MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
+MIN_FRAME_WORDS = 5
+# A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
+# starts mid-sentence ("2027, ...", "to named individuals") does not.
+_SENTENCE_START = re.compile(r"(?:[A-Z]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s+[A-Z\"“(])")
+_NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*|\([a-z]\))\s+")
+MAX_TERMS = 8
+
+
+def question_focuses(passage: str, probe_id: str = "") -> list[Focus]:
+    """What to ask about a passage: each sentence's answer spans, with the kind of question each
+    invites. A fact (an amount, a period, a date) makes a look-up, and two in one sentence a
+    comparison; an "if" or "provided that" clause a condition, the rest of its sentence a
+    scenario's answer; an "except" or "other than" clause an exception. The order among
+    sentences is fixed by `probe_id`, so that probes over similar passages ask different things.
     """
-    previous_keys = {_key(p) for p in previous or []}
-    passage_words = content_words(passage) if passage is not None else None
-    candidates = []
-    for line in reply.splitlines():
-        line = _LABEL.sub("", line).strip().strip('"“”\'`*').strip()
-        if "?" not in line:
-            continue
-        # Keep the sentence that ends with the first question mark, with the sentence
-        # leading into it when it is an unfinished clause ("Under Section 4, ...").
-        head = line[: line.index("?") + 1]
-        # "What is the answer to this question: <the real question>?"
-        head = re.split(r"question(?:\s+is)?\s*:", head, flags=re.IGNORECASE)[-1].strip(' "“”')
-        # 'The answer would be: "What is ...?' - the question sits inside an unclosed quote.
-        if len(re.findall(r'["“”]', head)) % 2 == 1:
-            head = re.split(r'["“”]', head)[-1]
-        sentences = _SENTENCE_END.split(head)
-        candidates.append(sentences[-1].strip().strip('"“”\'`*').strip())
-    if not candidates:
-        return None, "no question mark in the reply"
-    reasons = []
-    for question in candidates:
-        words = len(question.split())
-        if words < MIN_WORDS:
-            reasons.append(f"too short ({words} words)")
-        elif words > MAX_WORDS:
-            reasons.append(f"too long ({words} words)")
-        elif _key(question) in previous_keys:
-            reasons.append("repeats an earlier question")
-        elif passage_words is not None and not content_words(question) & passage_words:
-            reasons.append("shares no specific word with the passage")
+    by_sentence: list[list[Focus]] = []
+    for sentence in _sentences(passage):
+        spans = fact_spans(sentence) + clause_spans(sentence) or object_spans(sentence)
+        focuses = [Focus(sentence, answer, kind, _terms(sentence, answer)) for kind, answer in spans]
+        if focuses:
+            by_sentence.append(focuses)
+    by_sentence.sort(key=lambda f: hashlib.sha256((probe_id + f[0].sentence).encode()).hexdigest())
+    # One focus of each sentence in turn, so that consecutive questions move through the passage.
+    order = []
+    for depth in range(max((len(f) for f in by_sentence), default=0)):
+        order.extend(f[depth] for f in by_sentence if depth < len(f))
+    return order
+
+
+def fact_spans(sentence: str) -> list[tuple[str, str]]:
+    """("lookup", words) for each fact of a sentence, with its qualifier ("within thirty (30) days
+    after the invoice date"); ("comparison", both) when the sentence has two facts."""
+    groups: list[list[int]] = []
+    for start, end, fact in fact_mentions(sentence):
+        if _REFERENCE.search(sentence[:start]) or (fact.kind == "number" and _BARE.match(sentence[end:])
+                                                    and not _CURRENCY.search(sentence[:start])):
+            continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's own number: not facts
+        if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])):
+            groups[-1][1] = max(groups[-1][1], end)  # "forty thousand (40,000)": one fact
         else:
-            return question, ""
-    return None, "; ".join(reasons)
+            groups.append([start, end])
+    spans = []
+    for position, (start, end) in enumerate(groups):
+        start -= len(_LEFT_QUALIFIER.search(sentence[:start]).group(0))
+        following = groups[position + 1][0] if position + 1 < len(groups) else len(sentence)
+        rest = sentence[end:following]
+        stop = _SPAN_END.search(rest)
+        tail = re.sub(r"\s+(?:and|or|in|of)\s*$", "", rest[: stop.start() if stop else len(rest)])
+        if len(tail.split()) > MAX_TAIL_WORDS:
+            tail = ")" if tail.lstrip().startswith(")") else ""  # a long qualifier stays in the question
+        spans.append(_DANGLING.sub("", " ".join((sentence[start:end] + tail).split())))
+    spans = [s.strip(" ,;:") for s in spans if 1 <= len(s.split()) <= MAX_SPAN_WORDS]
+    found = [("lookup", span) for span in spans]
+    if len(spans) == 2:
+        found.append(("comparison", f"{spans[0]} and {spans[1]}"))
+    return found
+
+
+def clause_spans(sentence: str) -> list[tuple[str, str]]:
+    """("exception", clause) and ("condition", clause) for the clauses such words open, and for a
+    condition the rest of the sentence as a ("scenario", consequence)."""
+    found = []
+    body = _NUMBERING.sub("", sentence)
+    for kind, marker in _CLAUSE_MARKERS:
+        match = marker.search(body)
+        if not match:
+            continue
+        stop = _SPAN_END.search(body, match.end())
+        clause = body[match.start(): stop.start() if stop else len(body)].strip(" ,;:.")
+        if not 3 <= len(clause.split()) <= MAX_SPAN_WORDS:
+            continue
+        found.append((kind, clause))
+        if kind == "condition":
+            rest = " ".join((body[: match.start()] + " " + body[match.start() + len(clause):]).split()).strip(" ,;:.")
+            rest = re.sub(r"^(?:then|and)\s+", "", rest)
+            if 4 <= len(rest.split()) <= MAX_SPAN_WORDS:
+                found.append(("scenario", rest))
+    return found
+
+
+def object_spans(sentence: str) -> list[tuple[str, str]]:
+    """("lookup", what the sentence's main verb takes) for a sentence with no fact or clause to ask
+    about: "Neither party is liable for <loss of profits, revenue, ...>", "Supplier shall maintain
+    <product liability insurance>"."""
+    body = _NUMBERING.sub("", sentence)
+    match = _MAIN_VERB.search(body)
+    if not match:
+        return []
+    stop = re.compile(r"[;:.](?:\s|$)").search(body, match.end())  # a list's commas stay in it
+    span = _DANGLING.sub("", body[match.end(): stop.start() if stop else len(body)].strip(" ,;:."))
+    return [("lookup", span)] if 2 <= len(span.split()) <= MAX_SPAN_WORDS else []
+
+
+def _terms(sentence: str, answer: str) -> tuple[str, ...]:
+    """Words of the sentence outside the answer that name what it is about (its subject)."""
+    outside = sentence.replace(answer, " ")
+    capitalised = re.findall(r"\b[A-Z][a-z]{3,}(?:\s+[A-Z][a-z]+)*", outside)
+    words = [w for w in re.findall(r"[A-Za-z]{5,}", outside) if w.lower() not in GENERIC_WORDS]
+    terms = []
+    for term in [*capitalised, *words]:
+        if term.lower() not in {t.lower() for t in terms} and term.lower() not in GENERIC_WORDS:
+            terms.append(term)
+    return tuple(terms[:MAX_TERMS])
+
+
+def _sentences(passage: str) -> list[str]:
+    """Whole sentences of six words or more: headings dropped, and a passage's opening words when
+    they continue a sentence of the passage before (a chunk can start mid-sentence)."""
+    text = re.sub(r"^#+[^\n]*$", " ", passage, flags=re.M)
+    parts = [" ".join(p.split()) for p in re.split(r"(?<=[.!?])\s+(?=[A-Z(0-9])|\n+", text)]
+    return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)]
+
+
+def check_question(question: str, answer: str, *, passage: str, previous: list[str]) -> str:
+    """Why a question and its intended answer cannot be asked ("" when they can).
+
+    The question is one question of MIN_WORDS..MAX_WORDS words that does not point at text the
+    student never sees ("this clause"), is not a repeat, and shares a specific word with the
+    seed passage; the intended answer is taken from the passage: its facts all occur there and
+    most of its words.
+    """
+    question = question.strip()
+    words = len(question.split())
+    if not question.endswith("?") or not MIN_WORDS <= words <= MAX_WORDS or question.count("?") > 1:
+        return NOT_A_QUESTION
+    if _DEICTIC.search(question):
+        return NOT_STANDALONE
+    if _key(question) in {_key(p) for p in previous} or _key(strip_document(question)) in {
+            _key(strip_document(p)) for p in previous}:
+        return REPEATED
+    if not content_words(question) & content_words(passage):
+        return OFF_PASSAGE
+    answer_words = specific_words(answer)
+    if not answer_words or missing_facts(extract_facts(answer), extract_facts(passage)):
+        return ANSWER_NOT_IN_PASSAGE
+    if len(answer_words & specific_words(passage)) < ANSWER_IN_PASSAGE * len(answer_words):
+        return ANSWER_NOT_IN_PASSAGE
+    return ""
+
+
+def name_document(question: str, document_name: str, title: str, parties: tuple[str, ...] = ()) -> str:
+    """The question as asked at test time: it names its contract ("In the <title> between <A> and
+    <B>: ...") unless it already names the title or a party."""
+    names = [title, *parties]
+    if any(name and name.lower() in question.lower() for name in names):
+        return question
+    return f"In {document_name}: {question}"
+
+
+def strip_document(question: str) -> str:
+    """The question without its "In the <contract>: " opening."""
+    return re.sub(r"^In the [^:?]{3,300}:\s*", "", question.strip())
 
 
 def _key(question: str) -> str:

@@ -65,6 +65,8 @@ class CampaignSettings:
             raise ValueError("torch threads must be at least 1")
 
 
+# progress("start", {"total", "done", "accepted", "calls": a function giving this run's model calls so
+# far}) once, then progress("probe", {"probe", "outcome"}) as each probe ends.
 ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
@@ -160,7 +162,9 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
             else:
                 pending.append(chunk)
         if progress:
-            progress("start", {"total": len(seeds), "done": len(seeds) - len(pending)})
+            progress("start", {"total": len(seeds), "done": len(seeds) - len(pending),
+                               "accepted": sum(v["outcome"] == "accepted" for v in finished.values()),
+                               "calls": lambda: tracer.recorded["model_call"]})
         if pending:
             loaded = {role: load_chat_model(spec) for role, spec in models.items()}
             graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
@@ -179,7 +183,7 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                         app.invoke(None, config)
                     else:
                         app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
-                                              guidance=settings.guidance,
+                                              card=index.card(chunk.document), guidance=settings.guidance,
                                               accepted_questions=dataset.questions(chunk.document)),
                                    config)
                     return chunk.id, _values(app.get_state(config)), ""
@@ -213,7 +217,7 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
             return compute_stats(
                 run, seeds=[c.id for c in seeds], finished=finished, errors=errors,
                 calls_this_run=tracer.recorded["model_call"],
-                wall_seconds=time.perf_counter() - started,
+                wall_seconds=time.perf_counter() - started, embedder=index.embedder,
             )
 
 
@@ -253,7 +257,7 @@ def _finish_worker(run: Path, worker: Worker, planned: list[Chunk], seeds: list[
             summary["campaign"] = compute_stats(
                 run, seeds=[c.id for c in planned], finished=everything, errors={},
                 calls_this_run=tracer.recorded["model_call"],
-                wall_seconds=time.perf_counter() - started,
+                wall_seconds=time.perf_counter() - started, embedder=index.embedder,
             )
         write_atomic(run / name, json.dumps(summary, indent=2))
     return summary

@@ -14,6 +14,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..retrieval import Passage
+from ..retrieval.cards import DocumentCard
 from .state import ProbeState, RoundRecord
 
 Checkpointer = str | Path | BaseCheckpointSaver
@@ -47,7 +48,7 @@ def describe(target: Checkpointer) -> str:
 
 def serializer() -> JsonPlusSerializer:
     """Knows advqa's state types, so checkpoints load without unregistered-type warnings."""
-    return JsonPlusSerializer(allowed_msgpack_modules=[ProbeState, RoundRecord, Passage])
+    return JsonPlusSerializer(allowed_msgpack_modules=[ProbeState, RoundRecord, Passage, DocumentCard])
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,20 +15,31 @@ from ..agents import (
     PromptSet,
     ResponseCache,
     Tracer,
+    Verdict,
     answer_as_expert,
     answer_as_student,
     ask_question,
-    check_grounding,
     combine,
     embedding_divergence,
     facts_divergence,
-    fallback_feedback,
     judge_answers,
+    question_focuses,
     verdict_divergence,
 )
-from ..agents.grounding import Grounding, labels_for
+from ..agents.grounding import labels_for
 from ..agents.injection import suspicious_passages
-from ..retrieval import Passage, passage_from_document
+from ..agents.student import student_failure_rate
+from ..models import model_label
+from ..retrieval import IndexRetriever, Passage, passage_from_document
+from ..retrieval.cards import DocumentCard, card_from_text
+from .judging import (
+    BELOW_THRESHOLD,
+    CRITIC_INCONSISTENT,
+    FAILURE_BAR,
+    STUDENT_NOT_FAILING,
+    check_round,
+    round_feedback,
+)
 from .settings import ProbeSettings
 from .state import ProbeState, RoundRecord, best_round
 
@@ -50,51 +60,85 @@ class ProbeDeps:
     settings: ProbeSettings
     cache: ResponseCache | None = None
 
+    def question_form(self) -> str:
+        """The settings' question form; "auto" is anchored for the bundled questioner (135M
+        parameters: it cannot write a sound question of its own) and free for any other."""
+        if self.settings.question_form != "auto":
+            return self.settings.question_form
+        return "anchored" if model_label(self.questioner).startswith("bundled:") else "free"
+
+    def card_for(self, seed: Passage) -> DocumentCard:
+        """How questions name the seed's document: the index's card, else one read from the seed."""
+        if isinstance(self.retriever, IndexRetriever):
+            return self.retriever.index.card(seed.document)
+        return card_from_text(seed.text, seed.document)
+
 
 def _context(state: ProbeState, deps: ProbeDeps, config: RunnableConfig | None) -> CallContext:
     return CallContext(probe_id=state.probe_id, round=state.round, tracer=deps.tracer,
                        config=config, cache=deps.cache)
 
 
-def _retrieve_passages(query: str, deps: ProbeDeps, config: RunnableConfig | None) -> list[Passage]:
-    documents = deps.retriever.invoke(query, config=config)
-    return [passage_from_document(d) for d in documents][: deps.settings.k]
+def _retrieve_passages(query: str, deps: ProbeDeps, config: RunnableConfig | None,
+                       document: str | None = None) -> list[Passage]:
+    """The `k` passages for a query; with `document`, that document's only (an IndexRetriever
+    searches it alone; another retriever's hits from other documents are dropped)."""
+    if document is not None and isinstance(deps.retriever, IndexRetriever):
+        documents = deps.retriever.invoke(query, config=config, document=document)
+    else:
+        documents = deps.retriever.invoke(query, config=config)
+    passages = [passage_from_document(d) for d in documents]
+    if document is not None:
+        passages = [p for p in passages if p.document == document]
+    return passages[: deps.settings.k]
 
 
 def retrieve(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
-    """Resolve the seed passage: given in the input, or the best match for `topic`."""
-    if state.seed is not None:
-        return {}
-    if not state.topic.strip():
-        return {"outcome": "failed", "failure": "probe input has neither a seed passage nor a topic"}
-    passages = _retrieve_passages(state.topic, deps, config)
-    deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": 0,
-                        "role": "retrieve", "query": state.topic,
-                        "passages": [p.id for p in passages],
-                        "suspicious": suspicious_passages(passages)})
-    if not passages:
-        return {"outcome": "failed", "failure": f"no passage found for topic {state.topic!r}"}
-    return {"seed": passages[0]}
+    """Resolve the seed passage (given in the input, or the best match for `topic`) and the card
+    that names its document."""
+    update: dict = {}
+    seed = state.seed
+    if seed is None:
+        if not state.topic.strip():
+            return {"outcome": "failed", "failure": "probe input has neither a seed passage nor a topic"}
+        passages = _retrieve_passages(state.topic, deps, config)
+        deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": 0,
+                            "role": "retrieve", "query": state.topic,
+                            "passages": [p.id for p in passages],
+                            "suspicious": suspicious_passages(passages)})
+        if not passages:
+            return {"outcome": "failed", "failure": f"no passage found for topic {state.topic!r}"}
+        seed = update["seed"] = passages[0]
+    if state.card is None:
+        update["card"] = deps.card_for(seed)
+    return update
 
 
 def questioner(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
-    """Write the next question, using the critic's last feedback."""
+    """Write the next question and the answer it intends, using the critic's last feedback."""
     number = state.round + 1
     ctx = CallContext(probe_id=state.probe_id, round=number, tracer=deps.tracer, config=config,
                       cache=deps.cache)
+    attempts = deps.settings.question_attempts
     attempt = ask_question(
-        deps.questioner, deps.prompts, ctx, seed=state.seed, guidance=state.guidance,
-        feedback=state.feedback, accepted_questions=state.accepted_questions,
-        previous_questions=[r.question for r in state.rounds],
-        attempts=deps.settings.question_attempts, base_seed=deps.settings.seed,
-        max_tokens=deps.settings.max_tokens["questioner"],
+        deps.questioner, deps.prompts, ctx, seed=state.seed, card=state.card,
+        focuses=question_focuses(state.seed.text, state.probe_id), first_focus=(number - 1) * attempts,
+        guidance=state.guidance, feedback=state.feedback, accepted_questions=state.accepted_questions,
+        previous_questions=[r.question for r in state.rounds], attempts=attempts,
+        base_seed=deps.settings.seed, max_tokens=deps.settings.max_tokens["questioner"],
+        form=deps.question_form(),
     )
+    if attempt.rejections:
+        deps.tracer.record({"kind": "question_rejected", "probe": state.probe_id, "round": number,
+                            "role": "questioner", "reasons": attempt.rejections})
     if attempt.question is None:
         deps.tracer.record({"kind": "probe_failed", "probe": state.probe_id, "round": number,
                             "role": "questioner", "reason": attempt.failure})
         return {"round": number, "outcome": "failed", "failure": attempt.failure,
-                "best_round": _best_number(state.rounds)}
-    return {"round": number, "question": attempt.question, "outcome": ""}
+                "question_rejections": attempt.rejections, "best_round": _best_number(state.rounds)}
+    return {"round": number, "question": attempt.question, "intended_answer": attempt.answer,
+            "question_type": attempt.type, "focus": attempt.focus,
+            "question_rejections": attempt.rejections, "outcome": ""}
 
 
 def student(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
@@ -105,77 +149,99 @@ def student(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> di
 
 
 def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
-    """Retrieve passages for the question (keeping the seed among them) and answer from them."""
+    """Retrieve passages of the seed's document for the question (keeping the seed among them)
+    and answer from them."""
     started = time.perf_counter()
-    passages = _retrieve_passages(state.question, deps, config)
+    passages = _retrieve_passages(state.question, deps, config, document=state.seed.document)
     if state.seed.id not in {p.id for p in passages}:
         passages = [state.seed, *passages][: deps.settings.k]
     deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": state.round,
-                        "role": "expert", "query": state.question,
+                        "role": "expert", "query": state.question, "document": state.seed.document,
                         "passages": labels_for(passages), "suspicious": suspicious_passages(passages),
                         "seconds": round(time.perf_counter() - started, 4)})
-    result = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
+    answer = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
                               state.question, passages, deps.settings.max_tokens["expert"])
-    return {"expert_answer": result.text, "passages": passages}
+    return {"expert_answer": answer.text, "expert_cited": answer.cited,
+            "expert_quotes": [list(q) for q in answer.quotes], "passages": passages}
 
 
 def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dict:
-    """Judge the round: the critic's verdict, code scorers, and the code's grounding check."""
+    """Judge the round. Code checks it first (judging.check_round); a sound round is then shown to
+    the critic model (divergence, its view of the round trip, feedback), and, when the student
+    missed the answer, the student's failure is measured. Accepted: no rejection at all."""
     ctx = _context(state, deps, config)
-    # The code's checks need only the answers: they run (embedding included) while the critic
-    # model answers, instead of after it.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        code_checks = pool.submit(_code_checks, state, deps)
-        judged = judge_answers(deps.critic, deps.prompts, ctx, question=state.question,
-                               student_answer=state.student_answer,
-                               expert_answer=state.expert_answer, passages=state.passages,
-                               base_seed=deps.settings.seed,
-                               max_tokens=deps.settings.max_tokens["critic"])
-        grounding, code_scores = code_checks.result()
-    verdict = judged.verdict
-    scores = {"judge": verdict.divergence, **code_scores}
-    divergence, scorer = combine(scores, deps.settings.scorer)
-    feedback = verdict.feedback or fallback_feedback(state.student_answer, state.expert_answer)
+    settings = deps.settings
+    checks = check_round(state, deps.embedder, settings.grounding_bar)
+    rejections = list(checks.rejections)
+    scores: dict[str, float | None] = {
+        "judge": None,
+        "embedding": embedding_divergence(deps.embedder, state.student_answer, state.expert_answer),
+        "verdict": verdict_divergence(state.student_answer, state.expert_answer),
+        "facts": facts_divergence(state.question, state.student_answer, state.expert_answer,
+                                  " ".join(p.text for p in state.passages)),
+        "failure": None,
+    }
+    verdict, failure, failure_method = Verdict(parsed_with="skipped"), None, ""
+    if checks.valid:
+        verdict = judge_answers(deps.critic, deps.prompts, ctx, question=state.question,
+                                student_answer=state.student_answer, expert_answer=state.expert_answer,
+                                passages=state.passages, intended_answer=state.intended_answer,
+                                max_tokens=settings.max_tokens["critic"])
+        scores["judge"] = verdict.divergence
+        if settings.critic_veto and verdict.consistent is False:
+            rejections.append(CRITIC_INCONSISTENT)
+        if not checks.student.agree:
+            failure, failure_method = student_failure_rate(
+                deps.student, deps.prompts, ctx, question=state.question, own_answer=state.student_answer,
+                expert_answer=state.expert_answer, embedder=deps.embedder,
+                samples=settings.failure_samples, base_seed=settings.seed,
+                max_tokens=settings.max_tokens["student"])
+            scores["failure"] = round(failure, 4)
+            if failure < FAILURE_BAR:
+                rejections.append(STUDENT_NOT_FAILING)
+    divergence, scorer = combine(scores, settings.scorer)
+    if not rejections and divergence < settings.threshold:
+        rejections.append(BELOW_THRESHOLD)
+    feedback = round_feedback(rejections, state, verdict, checks)
+    grounding = checks.grounding
     record = RoundRecord(
         number=state.round, question=state.question, student_answer=state.student_answer,
         expert_answer=state.expert_answer, passages=list(state.passages),
         grounded=grounding.grounded, grounding_method=grounding.method,
         grounding_passages=grounding.passage_ids, grounding_score=round(grounding.score, 4),
         fabricated_citations=grounding.fabricated, unsupported_citations=grounding.unsupported,
-        scores=scores,
-        divergence=round(divergence, 4), scorer=scorer, critic_grounded=verdict.grounded,
+        scores=scores, divergence=round(divergence, 4), scorer=scorer, critic_grounded=verdict.grounded,
         feedback=feedback, reason=verdict.reason, verdict_parsed_with=verdict.parsed_with,
+        intended_answer=state.intended_answer, question_type=state.question_type, focus=state.focus,
+        question_rejections=list(state.question_rejections), expert_quotes=list(state.expert_quotes),
+        roundtrip=checks.roundtrip.as_dict(), student_agreement=checks.student.as_dict(),
+        student_failure=scores["failure"], failure_method=failure_method,
+        critic_consistent=verdict.consistent,
+        grounding_details={"missing_facts": grounding.missing_facts, "missing_terms": grounding.missing_terms,
+                           "unsupported_sentences": grounding.unsupported_sentences,
+                           "evidence": grounding.evidence},
+        rejections=rejections,
     )
-    event = {"kind": "judgement", "probe": state.probe_id, "round": state.round,
-             "role": "critic", "scores": scores, "divergence": record.divergence,
-             "scorer": scorer, "grounded": grounding.grounded,
-             "grounding_method": grounding.method, "grounding_passages": grounding.passage_ids,
-             "fabricated_citations": grounding.fabricated,
-             "unsupported_citations": grounding.unsupported, "critic_grounded": verdict.grounded,
-             "verdict_parsed_with": verdict.parsed_with}
-    if verdict.parsed_with == "none":
-        event["note"] = ("critic verdict could not be parsed after a retry; divergence comes "
-                         "from the code scorers alone and the feedback is code-written")
-    deps.tracer.record(event)
+    deps.tracer.record({
+        "kind": "judgement", "probe": state.probe_id, "round": state.round, "role": "critic",
+        "scores": scores, "divergence": record.divergence, "scorer": scorer,
+        "grounded": grounding.grounded, "grounding_method": grounding.method,
+        "grounding_passages": grounding.passage_ids, "fabricated_citations": grounding.fabricated,
+        "unsupported_citations": grounding.unsupported, "critic_grounded": verdict.grounded,
+        "critic_consistent": verdict.consistent, "verdict_parsed_with": verdict.parsed_with,
+        "roundtrip": record.roundtrip, "student_agreement": record.student_agreement,
+        "student_failure": record.student_failure, "question_type": state.question_type,
+        "rejections": rejections, "feedback": feedback, "reason": verdict.reason,
+        **record.grounding_details,
+    })
     return {"rounds": [record], "feedback": f"Last question: {state.question}\n{feedback}"}
 
 
-def _code_checks(state: ProbeState, deps: ProbeDeps) -> tuple[Grounding, dict[str, float | None]]:
-    """The grounding check and the code scorers of a round (all but the critic's judgement)."""
-    grounding = check_grounding(state.expert_answer, state.passages, deps.embedder,
-                                deps.settings.grounding_bar, question=state.question)
-    return grounding, {
-        "embedding": embedding_divergence(deps.embedder, state.student_answer, state.expert_answer),
-        "verdict": verdict_divergence(state.student_answer, state.expert_answer),
-        "facts": facts_divergence(state.question, state.student_answer, state.expert_answer,
-                                  " ".join(p.text for p in state.passages)),
-    }
-
-
 def route(state: ProbeState, *, deps: ProbeDeps) -> dict:
-    """Decide the probe's next step from the last round, by code."""
+    """Decide the probe's next step from the last round, by code: accepted when the round passed
+    every check (no rejection), else another round, else exhausted."""
     last = state.rounds[-1]
-    if last.grounded and last.divergence >= deps.settings.threshold:
+    if not last.rejections:
         outcome, chosen = "accepted", last.number
     elif len(state.rounds) < deps.settings.max_rounds:
         outcome, chosen = "revise", 0
@@ -183,7 +249,8 @@ def route(state: ProbeState, *, deps: ProbeDeps) -> dict:
         outcome, chosen = "exhausted", _best_number(state.rounds)
     deps.tracer.record({"kind": "route", "probe": state.probe_id, "round": state.round,
                         "role": "route", "outcome": outcome, "divergence": last.divergence,
-                        "grounded": last.grounded, "threshold": deps.settings.threshold})
+                        "grounded": last.grounded, "threshold": deps.settings.threshold,
+                        "rejections": last.rejections})
     return {"outcome": outcome, "best_round": chosen}
 
 

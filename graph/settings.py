@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 from ..agents.divergence import SCORERS
 from ..agents.grounding import SIMILARITY_BAR
+from ..agents.schemas import QUESTION_FORMS
 
-# Reply budgets per role: a question is short; answers and verdicts need a few sentences.
-MAX_TOKENS = {"questioner": 80, "student": 160, "expert": 192, "critic": 160}
+# Reply budgets per role. The JSON replies' budgets cover their schemas' longest strings
+# (agents/schemas.py), so that a reply held to its grammar is never cut short; the student
+# answers in a sentence or two.
+MAX_TOKENS = {"questioner": 160, "student": 96, "expert": 224, "critic": 192}
 
 
 @dataclass
@@ -19,10 +22,15 @@ class ProbeSettings:
     max_rounds: int = 3  # rounds before a probe ends as exhausted
     k: int = 4  # passages the expert sees (the seed passage always among them)
     question_attempts: int = 3  # questioner tries per round before the probe fails
-    scorer: str = "combined"  # combined | judge | embedding | verdict | facts
+    scorer: str = "combined"  # combined | judge | embedding | verdict | facts | failure
     grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
     embedding_model: str | None = None  # for scorers when the retriever has no embedder
     seed: int = 0  # base seed for retries that sample
+    # auto | anchored (a sentence of the seed, its answer replaced by a question phrase) | free (the
+    # questioner writes it); auto: anchored for the bundled questioner, free for any other
+    question_form: str = "auto"
+    critic_veto: bool = True  # a critic that says the expert's answer is not the intended one rejects
+    failure_samples: int = 3  # sampled student answers that certify its failure (non-local students)
     max_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_TOKENS))  # reply budget per role
 
     def __post_init__(self) -> None:
@@ -32,6 +40,10 @@ class ProbeSettings:
             raise ValueError(f"max_rounds must be at least 1, not {self.max_rounds}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, not {self.k}")
+        if self.question_form not in QUESTION_FORMS:
+            raise ValueError(f"question_form must be one of {', '.join(QUESTION_FORMS)}, not {self.question_form!r}")
+        if self.failure_samples < 1:
+            raise ValueError(f"failure_samples must be at least 1, not {self.failure_samples}")
         if self.question_attempts < 1:
             raise ValueError(f"question_attempts must be at least 1, not {self.question_attempts}")
         if self.scorer not in SCORERS:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from ..retrieval import Passage
+from ..retrieval.cards import DocumentCard
 
 FINAL_OUTCOMES = ("accepted", "exhausted", "failed")
 
@@ -31,9 +32,21 @@ class RoundRecord:
     critic_grounded: bool | None  # what the critic claimed; recorded, not used for routing
     feedback: str  # how to sharpen the question (the critic's, or code's fallback)
     reason: str  # the critic's one-line reason
-    verdict_parsed_with: str  # json | labels | none (then divergence comes from code alone)
+    verdict_parsed_with: str  # schema | tolerant | none | skipped (the critic was not asked)
     # given passages the answer cited that hold none of its claim's words (not counted as support)
     unsupported_citations: list[str] = field(default_factory=list)
+    intended_answer: str = ""  # the answer the questioner intended, from the seed passage
+    question_type: str = ""  # lookup | condition | scenario | exception | consequence | comparison
+    focus: str = ""  # the seed passage sentence the question is about
+    question_rejections: list[str] = field(default_factory=list)  # questioner tries turned down first
+    expert_quotes: list[list[str]] = field(default_factory=list)  # [passage label, quoted words]
+    roundtrip: dict = field(default_factory=dict)  # the expert's answer against the intended one
+    student_agreement: dict = field(default_factory=dict)  # the student's answer against the expert's
+    student_failure: float | None = None  # how reliably the student fails (None: not measured)
+    failure_method: str = ""  # likelihood | samples
+    critic_consistent: bool | None = None  # the critic's view of the round trip (None: not given)
+    grounding_details: dict = field(default_factory=dict)  # missing facts, terms, unsupported sentences
+    rejections: list[str] = field(default_factory=list)  # why the round was not accepted ([] if it was)
 
 
 @dataclass
@@ -41,8 +54,8 @@ class ProbeState:
     """State of one probe (one seed passage).
 
     Input: `probe_id`, and either `seed` (a Passage) or `topic` (text; the retrieve node
-    fetches the best-matching passage as the seed); optionally `guidance` and
-    `accepted_questions`.
+    fetches the best-matching passage as the seed); optionally `card` (how questions name the
+    seed's document; by default from the index), `guidance` and `accepted_questions`.
     Output: `outcome`, `rounds`, `best_round`, `failure`.
     The other fields hold the round in progress.
     """
@@ -50,13 +63,20 @@ class ProbeState:
     probe_id: str = ""
     seed: Passage | None = None
     topic: str = ""
+    card: DocumentCard | None = None  # the seed document's title and parties
     guidance: str = ""  # the skills or question types the user targets
     accepted_questions: list[str] = field(default_factory=list)  # already accepted, same document
 
     round: int = 0  # number of the round in progress (1-based once the questioner ran)
     question: str = ""
+    intended_answer: str = ""  # the answer the questioner intends
+    question_type: str = ""
+    focus: str = ""  # the seed sentence asked about
+    question_rejections: list[str] = field(default_factory=list)  # this round's turned-down tries
     student_answer: str = ""
-    expert_answer: str = ""
+    expert_answer: str = ""  # "" when the expert's reply did not follow its schema
+    expert_cited: list[str] = field(default_factory=list)  # passage labels the expert cites
+    expert_quotes: list[list[str]] = field(default_factory=list)  # [label, quoted words]
     passages: list[Passage] = field(default_factory=list)
     feedback: str = ""  # feedback from the last judged round, for the next question
 
@@ -67,7 +87,8 @@ class ProbeState:
 
 
 def best_round(rounds: list[RoundRecord]) -> RoundRecord | None:
-    """The most divergent grounded round, or the most divergent round when none is grounded."""
+    """The round with the fewest rejections (an accepted one has none), then the most divergent
+    grounded one."""
     if not rounds:
         return None
-    return max(rounds, key=lambda r: (r.grounded, r.divergence))
+    return max(rounds, key=lambda r: (-len(r.rejections), r.grounded, r.divergence))

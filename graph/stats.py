@@ -10,6 +10,7 @@ from typing import Any
 from ..agents import read_traces
 from ..agents.tracing import read_jsonl
 from ..retrieval.files import write_atomic
+from .quality import quality_figures
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -20,11 +21,12 @@ else:  # pragma: no cover
 def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, Any]],
                   errors: dict[str, str], calls_this_run: int,
                   wall_seconds: float,
-                  prices: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+                  prices: dict[str, dict[str, float]] | None = None, embedder=None) -> dict[str, Any]:
     """Summarise a run from its checkpoints (outcomes), traces (calls) and dataset; write it.
 
     `prices` (model label -> input_per_million, output_per_million) default to the [prices]
-    table of the run's config.toml.
+    table of the run's config.toml. `embedder` adds the questions' mean pairwise distance to the
+    quality figures.
     """
     outcomes = {"accepted": 0, "exhausted": 0, "failed": 0}
     rounds_run = 0
@@ -37,7 +39,8 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
             accept_rounds[key] = accept_rounds.get(key, 0) + 1
     if prices is None:
         prices = read_prices(run / "config.toml")
-    accounting = account_model_calls(read_traces(run / "traces.jsonl"), prices)
+    events = read_traces(run / "traces.jsonl")
+    accounting = account_model_calls(events, prices)
     per_role = accounting["per_role"]
     calls = accounting["model_calls"]
     dataset = read_jsonl(run / "dataset.jsonl")
@@ -66,6 +69,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
         "calls_per_accepted": round(calls / len(dataset), 2) if dataset else None,
         "per_role": per_role,
         "wall_seconds": round(wall_seconds, 2),
+        "quality": quality_figures(finished, dataset, events, embedder),
     }
     for key in ("cost", "unpriced_models"):
         if key in accounting:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -12,7 +12,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from .errors import ModelError
-from .local_chat import call_params, chat_messages
+from .local_chat import call_params, chat_messages, response_schema
 
 
 class _LoadedGGUF:
@@ -58,6 +58,7 @@ class LlamaCppChatModel(BaseChatModel):
     n_ctx: int = 4096
     n_threads: int | None = None
     loaded: Any = Field(default=None, exclude=True)
+    schema_support: ClassVar[str] = "grammar"  # llama.cpp's own JSON-schema grammar
 
     def model_post_init(self, context: Any) -> None:
         if not Path(self.model_path).is_file():
@@ -79,6 +80,8 @@ class LlamaCppChatModel(BaseChatModel):
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         params = call_params(self, kwargs)
+        schema = response_schema(kwargs)
+        extra = {"response_format": {"type": "json_object", "schema": schema}} if schema else {}
         with self.loaded.lock:
             # Start from an empty KV cache: reusing the last prompt's prefix changes the
             # numerics, and then the greedy reply, of the same prompt asked twice.
@@ -91,6 +94,7 @@ class LlamaCppChatModel(BaseChatModel):
                 repeat_penalty=params.repetition_penalty,
                 seed=params.seed,
                 stop=stop or None,
+                **extra,
             )
         choice = response["choices"][0]
         usage = response.get("usage") or {}

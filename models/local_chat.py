@@ -7,7 +7,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -15,6 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from .errors import ModelError
+from .grammar import GrammarLogits, SchemaGrammars, schema_key
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -66,7 +67,19 @@ class Completion:
 class _Request:
     chat: list[dict[str, str]]
     params: GenerationParams
+    schema: str | None = None  # the JSON schema the reply must follow (schema_key), if any
     future: Future = field(default_factory=Future)
+
+
+def response_schema(options: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of an OpenAI-style `response_format` option ({"type": "json_schema",
+    "json_schema": {"schema": ...}}), or None."""
+    response_format = options.get("response_format")
+    if not response_format:
+        return None
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        return response_format["json_schema"]["schema"]
+    raise ModelError(f"unsupported response_format for a local model: {response_format!r}")
 
 
 class LocalEngine:
@@ -87,25 +100,30 @@ class LocalEngine:
         self.load_seconds = 0.0
         self._model = None
         self._tokenizer = None
+        self._grammars: SchemaGrammars | None = None
         self._queue: queue.Queue[_Request] = queue.Queue()
         self._start_lock = threading.Lock()
         self._worker: threading.Thread | None = None
 
-    def submit(self, chat: list[dict[str, str]], params: GenerationParams) -> Future:
-        """Queue one chat for generation; the future resolves to a Completion."""
+    def submit(self, chat: list[dict[str, str]], params: GenerationParams,
+               schema: dict[str, Any] | None = None) -> Future:
+        """Queue one chat for generation, its reply held to `schema` when given; the future
+        resolves to a Completion."""
         self._ensure_worker()
-        request = _Request(chat, params)
+        request = _Request(chat, params, schema_key(schema))
         self._queue.put(request)
         return request.future
 
     def generate(self, chats: list[list[dict[str, str]]], params: GenerationParams,
-                 budgets: list[int] | None = None) -> list[Completion]:
+                 budgets: list[int] | None = None, schemas: list[str | None] | None = None) -> list[Completion]:
         """Generate replies for several chats in one batched call (left padding).
 
         `budgets` gives each chat its own max_new_tokens (default: params.max_new_tokens);
-        the call runs to the largest and cuts each reply to its own budget.
+        the call runs to the largest and cuts each reply to its own budget. `schemas` (from
+        schema_key) hold each chat's reply to a JSON schema, or leave it free (None).
         """
         budgets = budgets or [params.max_new_tokens] * len(chats)
+        schemas = schemas or [None] * len(chats)
         import torch
         from transformers import LogitsProcessorList
 
@@ -118,9 +136,15 @@ class LocalEngine:
         prompt_width = encoded["input_ids"].shape[1]
         options: dict[str, Any] = {"max_new_tokens": max(budgets), "do_sample": sampling,
                                    "pad_token_id": tokenizer.pad_token_id}
+        processors = []
         if params.repetition_penalty != 1.0:
-            options["logits_processor"] = LogitsProcessorList(
-                [ReplyRepetitionPenalty(params.repetition_penalty, prompt_width)])
+            processors.append(ReplyRepetitionPenalty(params.repetition_penalty, prompt_width))
+        if any(schemas):
+            grammars = self.grammars()
+            matchers = [grammars.matcher(key) if key else None for key in schemas]
+            processors.append(GrammarLogits(matchers, prompt_width, tokenizer.eos_token_id))
+        if processors:
+            options["logits_processor"] = LogitsProcessorList(processors)
         if sampling:
             options.update(temperature=params.temperature, top_p=params.top_p)
             torch.manual_seed(params.seed)
@@ -143,6 +167,18 @@ class LocalEngine:
                 finish_reason="length" if stop_at is None else "stop",
             ))
         return completions
+
+    def grammars(self) -> SchemaGrammars:
+        """The tokenizer's schema grammars, set up on first use (about a second)."""
+        _, tokenizer = self._load()
+        with self._start_lock:
+            if self._grammars is None:
+                self._grammars = SchemaGrammars(tokenizer)
+        return self._grammars
+
+    def model_and_tokenizer(self):
+        """The loaded model and tokenizer (loaded on first use), e.g. for log-likelihoods."""
+        return self._load()
 
     def _load(self):
         if self._model is None:
@@ -198,7 +234,8 @@ class LocalEngine:
             for requests in groups.values():
                 try:
                     results = self.generate([r.chat for r in requests], requests[0].params,
-                                            [r.params.max_new_tokens for r in requests])
+                                            [r.params.max_new_tokens for r in requests],
+                                            [r.schema for r in requests])
                 except BaseException as error:  # noqa: B036 - hand every failure to the callers
                     for request in requests:
                         request.future.set_exception(error)
@@ -274,8 +311,12 @@ class LocalChatModel(BaseChatModel):
     """Chat model over a transformers checkpoint: its chat template, greedy unless told otherwise.
 
     Concurrent calls are micro-batched by a shared LocalEngine. Pass `temperature`, `seed`
-    or `max_tokens` (alias `max_new_tokens`) per call to override the defaults below.
+    or `max_tokens` (alias `max_new_tokens`) per call to override the defaults below, and
+    `response_format` ({"type": "json_schema", "json_schema": {"schema": ...}}) to decode the
+    reply under a JSON schema's grammar.
     """
+
+    schema_support: ClassVar[str] = "grammar"
 
     model_path: str
     model_label: str = ""
@@ -306,7 +347,7 @@ class LocalChatModel(BaseChatModel):
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         params = call_params(self, kwargs)
         chat = chat_messages(messages)
-        completion: Completion = self.engine.submit(chat, params).result()
+        completion: Completion = self.engine.submit(chat, params, response_schema(kwargs)).result()
         text = _cut_at_stop(completion.text, stop)
         message = AIMessage(
             content=text,

@@ -30,6 +30,7 @@ class MockRequest:
     status: int = 0  # 0: no response was sent (a "drop" fault)
     authorization: str = ""  # the Authorization header, so tests can see which key was sent
     fault: str = ""  # the fault injected (one of FAULT_KINDS), "" for none
+    schema: dict[str, Any] | None = None  # the JSON schema the request asked the reply to follow
 
 
 class MockOpenAIServer:
@@ -44,6 +45,12 @@ class MockOpenAIServer:
     from `fault_kinds` (reproducible with `seed`); `fault_script` gives the faults of the first
     requests in order ("" for none). Each request records its fault.
 
+    Structured replies: a request's `response_format` is checked as OpenAI checks it (a
+    `json_schema` needs a name and a valid JSON Schema; anything else is a 400), and the reply is
+    held to the schema: a reply that does not follow it is a 500 naming the reason, so a test
+    that scripts an off-schema reply fails loudly. With `structured=False` the server refuses
+    `response_format` (400), as servers without structured output do.
+
         with MockOpenAIServer(latency=0.2, failures=2, failure_status=503) as server:
             ChatOpenAI(base_url=server.base_url, api_key="x", model="mock").invoke("hi")
         with MockOpenAIServer(fault_rate=0.2, seed=1, timeout_latency=1.0) as server: ...
@@ -54,7 +61,7 @@ class MockOpenAIServer:
                  retry_after: float | None = None, port: int = 0, model: str = "mock",
                  fault_rate: float = 0.0, fault_kinds: Sequence[str] = FAULT_KINDS,
                  fault_script: Sequence[str] = (), seed: int | None = None,
-                 timeout_latency: float = 10.0):
+                 timeout_latency: float = 10.0, structured: bool = True):
         unknown = sorted(set(fault_kinds) - set(FAULT_KINDS) | set(fault_script) - {"", *FAULT_KINDS})
         if unknown:
             raise ValueError(f"unknown fault kind(s) {', '.join(unknown)} (known: {', '.join(FAULT_KINDS)})")
@@ -71,6 +78,7 @@ class MockOpenAIServer:
         self.fault_kinds = tuple(fault_kinds)
         self.fault_script = list(fault_script)
         self.timeout_latency = timeout_latency
+        self.structured = structured
         self._random = random.Random(seed)
         self._deck: list[str] = []
         self.requests: list[MockRequest] = []
@@ -196,7 +204,13 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 # e.g. a client killed after its headers: what a real server answers
                 self._send(400, _error("'messages' is required", "invalid_request_error"))
                 return
+            try:
+                schema = requested_schema(body.get("response_format"), server.structured)
+            except ValueError as error:
+                self._send(400, _error(str(error), "invalid_request_error", "response_format"))
+                return
             request, failing = server._begin(body, self.headers.get("Authorization", ""))
+            request.schema = schema
             try:
                 if failing:
                     time.sleep(server.latency if server.failure_latency is None else server.failure_latency)
@@ -216,8 +230,14 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
                     self._send(request.status, _error(f"injected fault {fault}", "server_error"),
                                {"Retry-After": str(after)} if fault == "429" else None)
                     return
-                request.status = 200
                 answer = server._answer(body, blank=fault == "blank")
+                problem = off_schema(answer["choices"][0]["message"]["content"], schema) if fault != "blank" else None
+                if problem:
+                    request.status = 500
+                    self._send(500, _error(f"mock reply does not follow the requested schema: {problem}",
+                                           "server_error"))
+                    return
+                request.status = 200
             finally:
                 server._end()
             if fault == "empty":
@@ -245,8 +265,50 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error(message: str, kind: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": None}}
+def _error(message: str, kind: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": kind, "param": param, "code": None}}
+
+
+def requested_schema(response_format: Any, structured: bool = True) -> dict[str, Any] | None:
+    """The JSON schema a request's `response_format` asks for (None for plain text); ValueError
+    for a `response_format` OpenAI would refuse, or any at all when `structured` is off."""
+    if response_format is None:
+        return None
+    if not structured:
+        raise ValueError("response_format is not supported by this server")
+    if not isinstance(response_format, dict) or response_format.get("type") not in (
+            "text", "json_object", "json_schema"):
+        raise ValueError("response_format.type must be one of text, json_object, json_schema")
+    if response_format["type"] != "json_schema":
+        return {"type": "object"} if response_format["type"] == "json_object" else None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ValueError("response_format.json_schema needs a name")
+    schema = spec.get("schema")
+    if not isinstance(schema, dict):
+        raise ValueError("response_format.json_schema.schema must be a JSON Schema object")
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        raise ValueError(f"response_format.json_schema.schema is not a valid JSON Schema: {error.message}") from None
+    return schema
+
+
+def off_schema(text: str, schema: dict[str, Any] | None) -> str | None:
+    """Why `text` does not follow `schema`, or None when it does (or there is no schema)."""
+    if schema is None:
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        return f"not JSON ({error})"
+    from jsonschema import Draft202012Validator
+
+    errors = sorted(Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    return errors[0].message if errors else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -263,13 +325,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault draws")
     parser.add_argument("--timeout-latency", type=float, default=10.0,
                         help="seconds a 'timeout' fault waits before answering")
+    parser.add_argument("--no-structured", action="store_true",
+                        help="refuse response_format, as servers without structured output do")
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.faults.split(",") if k.strip()]
     try:
         server = MockOpenAIServer(latency=args.latency, failures=args.failures,
                                   failure_status=args.failure_status, reply=args.reply, port=args.port,
                                   fault_rate=args.fault_rate, fault_kinds=kinds, seed=args.seed,
-                                  timeout_latency=args.timeout_latency)
+                                  timeout_latency=args.timeout_latency, structured=not args.no_structured)
     except ValueError as error:
         parser.error(str(error))
     print(f"mock OpenAI-compatible server at {server.base_url} (Ctrl-C stops it)", flush=True)

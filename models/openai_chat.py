@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -55,11 +55,13 @@ class EndpointChatOpenAI(ChatOpenAI):
     max_concurrency: int | None = None
     retry_empty: bool = True
     disable_streaming: bool = True  # every call goes through _generate, hence the retries and limit
+    schema_support: ClassVar[str] = "json_schema"  # replies held to a schema by response_format
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         limiter = limiter_for(self.openai_api_base, self.max_concurrency)
         attempt = 0
+        structured = "json_schema" if kwargs.get("response_format") else None
         while True:
             with limiter:
                 try:
@@ -67,6 +69,12 @@ class EndpointChatOpenAI(ChatOpenAI):
                     if self.retry_empty:
                         _check_not_blank(result)
                 except openai.APIError as error:
+                    if structured == "json_schema" and _refuses_response_format(error):
+                        # A server without structured output: ask again without the schema (at
+                        # once, not a retry); the caller then reads the reply tolerantly.
+                        kwargs = {k: v for k, v in kwargs.items() if k != "response_format"}
+                        structured = "refused"
+                        continue
                     failure: Exception = error
                     delay, reason = self._retry_delay(error, attempt), _reason(error, self)
                 except (json.JSONDecodeError, _UnusableReply) as error:
@@ -77,6 +85,8 @@ class EndpointChatOpenAI(ChatOpenAI):
                 else:
                     for generation in result.generations:
                         generation.message.response_metadata["retries"] = attempt
+                        if structured:
+                            generation.message.response_metadata["structured"] = structured
                     return result
                 if delay is None:
                     raise ModelError(f"{self._where()}: {reason}", retries=attempt) from failure
@@ -115,6 +125,16 @@ class EndpointChatOpenAI(ChatOpenAI):
 
     def _where(self) -> str:
         return f"{self.model_label or self.model_name} at {self.openai_api_base or 'api.openai.com'}"
+
+
+def _refuses_response_format(error: openai.APIError) -> bool:
+    """A 400 or 422 that is about the request's response_format (a server without structured
+    output, or one that cannot take this schema)."""
+    if not isinstance(error, openai.APIStatusError) or error.status_code not in (400, 422):
+        return False
+    body = error.body if isinstance(error.body, dict) else {}
+    text = f"{body.get('param', '')} {body.get('message', '')} {error.message}".lower()
+    return any(word in text for word in ("response_format", "json_schema", "guided", "structured"))
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:

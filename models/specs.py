@@ -102,6 +102,14 @@ def checkpoint_path(spec: str | None = None) -> str:
     raise ModelError(f"'{spec}' is not a local model: use bundled:<name> or hf:<folder or hub id>")
 
 
+def structured_output(model: BaseChatModel) -> str:
+    """How a chat model is held to a JSON schema: "grammar" (local models decode under it),
+    "json_schema" (a server is sent it as response_format), or "prompted" (it is only asked to
+    follow it, and its reply is read tolerantly)."""
+    how = getattr(model, "schema_support", None)
+    return how if how in ("grammar", "json_schema") else "prompted"
+
+
 def model_label(model: BaseChatModel) -> str:
     """A short name for a chat model, as recorded in traces and stats."""
     for attribute in ("model_label", "model_name", "model"):

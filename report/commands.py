@@ -10,7 +10,9 @@ from rich.console import Console
 
 from ..agents import ROLES, PromptError, export_prompts
 from ..retrieval.files import write_atomic
+from .audit import score_audit_sheet, write_audit_sheet
 from .data import OUTCOMES, load_run
+from .errors import ReportError
 from .html import write_report
 from .prompt_diff import print_comparison, run_prompts
 from .terminal import print_trace
@@ -47,6 +49,35 @@ def trace_command(
     run = load_run(run_dir)
     print_trace(run, out_console, probe=probe, outcome=outcome, document=document, show_passages=passages,
                 limit=limit)
+
+
+def audit_command(
+    run_dir: Annotated[Path | None, typer.Argument(help="Run folder (from `advqa generate`).")] = None,
+    out: Annotated[Path | None, typer.Option(help="The sheet to write (CSV). [default: RUN_DIR/audit.csv]")]
+    = None,
+    sample: Annotated[int | None, typer.Option(help="Audit this many accepted samples, drawn at random. "
+                                                    "[default: all]")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random draw.")] = 0,
+    score: Annotated[Path | None, typer.Option(help="Score a filled sheet instead: print the precision "
+                                                    "with its 95% interval.")] = None,
+) -> None:
+    """Write a sheet of a run's accepted samples to mark by hand (question, expert answer, the text
+    of the passages it cites, student answer, an empty `correct` column), or score a marked one."""
+    if score is not None:
+        result = score_audit_sheet(score)
+        if not result.marked:
+            raise ReportError(f"{score}: no row is marked yet (fill the 'correct' column with yes or no)")
+        low, high = result.interval
+        out_console.print(f"precision {result.precision:.1%} ({result.correct} of {result.marked} correct; "
+                          f"95% interval {low:.1%} to {high:.1%})"
+                          + (f"; {result.unmarked} rows not marked" if result.unmarked else ""))
+        return
+    if run_dir is None:
+        raise ReportError("give a run folder to audit, or --score SHEET.csv")
+    target = out or Path(run_dir) / "audit.csv"
+    rows = write_audit_sheet(run_dir, target, sample, seed)
+    console.print(f"wrote {target} ({rows} samples): fill the 'correct' column with yes or no, then run "
+                  f"advqa audit --score {target}")
 
 
 prompts_app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..agents import fallback_feedback, parse_verdict
 from ..agents.tracing import read_jsonl
 from .errors import ReportError
 from .results import ResultFile, find_results
@@ -323,10 +322,8 @@ def _round_from_traces(traces: _Traces, probe: str, number: int,
         round_.scorer = str(event.get("scorer", ""))
         round_.critic_grounded = event.get("critic_grounded")
         round_.verdict_parsed_with = str(event.get("verdict_parsed_with", ""))
-        verdict = parse_verdict(_last_output(calls, "critic"))
-        round_.feedback = clip(verdict.feedback or fallback_feedback(round_.student_answer,
-                                                                     round_.expert_answer))
-        round_.reason = clip(verdict.reason, 1000)
+        round_.feedback = clip(str(event.get("feedback", "")))
+        round_.reason = clip(str(event.get("reason", "")), 1000)
     else:
         round_.passages = [PassageRef(label, pid, document_of(pid), False) for label, pid in labelled]
     return round_

@@ -16,6 +16,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from .cards import DocumentCard, card_from_text, read_metadata
 from .chunking import Chunk, check_chunk_settings, chunk_document
 from .documents import DEFAULT_MAX_FILE_MB, Document, FileNote, scan_documents
 from .embeddings import Embedder
@@ -146,17 +147,31 @@ class VectorIndex:
         positions = [self._positions[chunk.id] for chunk in self.chunks_of(document)]
         return self._faiss_index.reconstruct_batch(np.asarray(positions, dtype=np.int64))
 
-    def search(self, query: str, k: int = 4) -> list[Passage]:
-        """The `k` chunks most similar to `query`, best first."""
-        return self.search_vector(self.embedder.encode([query])[0], k)
+    def card(self, document: str) -> DocumentCard:
+        """The document's title and parties, as recorded when it was indexed (read from its first
+        chunk for an index built before cards were recorded)."""
+        entry = self.manifest["documents"].get(document, {})
+        if isinstance(entry.get("title"), str) and entry["title"]:
+            return DocumentCard(entry["title"], tuple(entry.get("parties") or ()))
+        return card_from_text(self.chunks_of(document)[0].text, document)
 
-    def search_vector(self, vector: np.ndarray, k: int = 4) -> list[Passage]:
-        """The `k` chunks with the largest inner product with a normalised `vector`, best first."""
+    def search(self, query: str, k: int = 4, document: str | None = None) -> list[Passage]:
+        """The `k` chunks most similar to `query`, best first (only `document`'s when given)."""
+        return self.search_vector(self.embedder.encode([query])[0], k, document)
+
+    def search_vector(self, vector: np.ndarray, k: int = 4, document: str | None = None) -> list[Passage]:
+        """The `k` chunks with the largest inner product with a normalised `vector`, best first
+        (only `document`'s when given)."""
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         if query.shape[1] != self.dimension:
             raise ValueError(
                 f"query vector has {query.shape[1]} dimensions, the index has {self.dimension}"
             )
+        if document is not None:
+            chunks = self.chunks_of(document)
+            scores = self.vectors_of(document) @ query[0]
+            best = np.argsort(-scores, kind="stable")[:k]
+            return [passage_of(chunks[i], float(scores[i])) for i in best]
         k = min(k, len(self.chunks))
         if k <= 0:
             return []
@@ -245,6 +260,8 @@ def build_index(
     vectors = np.ascontiguousarray(np.vstack(vector_parts), dtype=np.float32)
     chunk_counts = Counter(chunk.document for chunk in chunks)
 
+    metadata = read_metadata(Path(docs)) if Path(docs).is_dir() else {}
+    cards = {doc.id: metadata.get(doc.id) or card_from_text(doc.text, doc.id) for doc in documents}
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -257,6 +274,7 @@ def build_index(
                 "sha256": doc.sha256,
                 "chunks": chunk_counts[doc.id],
                 "source": str(doc.path.resolve()),
+                **cards[doc.id].as_dict(),
             }
             for doc in documents
         },

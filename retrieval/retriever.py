@@ -16,7 +16,8 @@ Number = TypeVar("Number", int, float)
 
 
 class IndexRetriever(BaseRetriever):
-    """Returns the `k` chunks of a VectorIndex most similar to the query."""
+    """Returns the `k` chunks of a VectorIndex most similar to the query; `invoke(query,
+    document=ID)` searches that document's chunks only."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -24,7 +25,7 @@ class IndexRetriever(BaseRetriever):
     k: int = 4
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, document: str | None = None
     ) -> list[LangChainDocument]:
         return [
             LangChainDocument(
@@ -38,7 +39,7 @@ class IndexRetriever(BaseRetriever):
                     "score": passage.score,
                 },
             )
-            for passage in self.index.search(query, self.k)
+            for passage in self.index.search(query, self.k, document)
         ]
 
 
