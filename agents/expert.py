@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..retrieval import Passage
-from .calls import CallContext, invoke_model
-from .passages import format_passages
+from .calls import CallContext, approximate_tokens, invoke_model
+from .passages import format_passages, passage_label
 from .prompts import PromptSet
 from .schemas import ExpertReply, expert_schema
 
@@ -25,13 +26,51 @@ class ExpertAnswer:
 
 
 def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, question: str,
-                     passages: Sequence[Passage], max_tokens: int | None = None) -> ExpertAnswer:
+                     passages: Sequence[Passage], max_tokens: int | None = None,
+                     sentences: list[str] | None = None) -> ExpertAnswer:
+    """The expert's answer from `passages`. With `sentences` (the extractive form: sentences of
+    the passages), the answer is one of them (held by the schema), and it cites the passage that
+    sentence comes from."""
+    extractive = bool(sentences)
+    if extractive:  # the prompt shows what it may answer with: each passage's candidate sentences
+        passages = [replace(p, text=" ".join(s for s in sentences if s in _spaced(p.text))) for p in passages]
     prompt = prompts.render("expert", question=question, passages=format_passages(passages))
+    if sentences and max_tokens is not None:  # room for the longest sentence it may choose
+        max_tokens = max(max_tokens, int(1.5 * approximate_tokens(max(sentences, key=len))) + 32)
     result = invoke_model("expert", model, prompt, ctx, max_tokens=max_tokens, reply=ExpertReply,
-                          schema=expert_schema(len(passages)))
+                          schema=expert_schema(len(passages), sentences))
     reply = result.reply
     if reply is None:
         return ExpertAnswer("", parsed=False)
+    answer = reply.answer.strip()
     quotes = [(q.passage, q.text) for q in reply.quotes]
+    if extractive:
+        quotes = [(passage_label(i), answer) for i, p in enumerate(passages) if answer in _spaced(p.text)][:1]
     cited = list(dict.fromkeys(label for label, _ in quotes))
-    return ExpertAnswer(reply.answer.strip(), cited, quotes)
+    return ExpertAnswer(answer, cited, quotes)
+
+
+def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=None,
+                      limit: int | None = None) -> list[str]:
+    """The sentences of the passages (four words or more, each once), for an extractive answer;
+    with an embedder, the `limit` closest to the question, closest first."""
+    found: dict[str, None] = {}
+    for passage in passages:
+        text = re.sub(r"^#+[^\n]*$", " ", passage.text, flags=re.M)
+        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z(0-9\"“])|\n+", text):
+            sentence = _NUMBERING.sub("", _spaced(sentence)).strip()  # "5.2 If ..." -> "If ..."
+            if len(sentence.split()) >= 4:
+                found.setdefault(sentence)
+    sentences = list(found)
+    if embedder is None or not sentences:
+        return sentences[:limit]
+    vectors = embedder.encode([question, *sentences])
+    order = sorted(range(len(sentences)), key=lambda i: -float(vectors[0] @ vectors[i + 1]))
+    return [sentences[i] for i in order[:limit]]
+
+
+_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|\([a-z0-9]{1,4}\))\s+(?=[A-Z\"“(])")
+
+
+def _spaced(text: str) -> str:
+    return " ".join(text.split())

@@ -169,7 +169,11 @@ def _sentence_support(claim: str, source: str, question: str, embedder,
     A sentence is supported when most of its specific words are in the cited passages (or the
     question) and, unless it is short, a cited passage sentence is similar to it."""
     answer_sentences = sentences_of(claim) or [claim.strip()]
+    # A short answer sentence is compared with the passages' clauses too: a long passage sentence
+    # that says it is not much like it as a whole.
     passage_sentences = sentences_of(source) or [source]
+    passage_sentences += [c.strip() for s in passage_sentences for c in re.split(r"[,:]\s+", s)
+                          if len(c.split()) >= 3 and c.strip() != s]
     vectors = embedder.encode(answer_sentences + passage_sentences)
     similarity = vectors[: len(answer_sentences)] @ vectors[len(answer_sentences):].T
     best = similarity.max(axis=1)
@@ -181,7 +185,9 @@ def _sentence_support(claim: str, source: str, question: str, embedder,
         short = len(sentence.split()) <= SHORT_SENTENCE_WORDS
         if held < WORD_SUPPORT or (not short and score < bar):
             unsupported.append(sentence)
-    evidence = passage_sentences[int(np.argmax(similarity.max(axis=0)))]
+    best_unit = int(np.argmax(similarity.max(axis=0)))
+    evidence = next((s for s in sentences_of(source) if passage_sentences[best_unit] in s),
+                    passage_sentences[best_unit])
     return float(best.min()), evidence, unsupported
 
 

@@ -30,6 +30,7 @@ class QuestionAttempt:
     failure: str = ""
     attempts: int = 0
     rejections: list[str] = field(default_factory=list)  # why each failed try was turned down
+    used_up: bool = False  # no question because every focus of the seed has been asked about
 
 
 @cache
@@ -42,14 +43,15 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
                  card: DocumentCard, focuses: list[Focus], first_focus: int = 0, guidance: str = "",
                  feedback: str = "", accepted_questions: list[str] = (),
                  previous_questions: list[str] = (), attempts: int = 3, base_seed: int = 0,
-                 max_tokens: int | None = None, form: str = "anchored") -> QuestionAttempt:
+                 max_tokens: int | None = None, form: str = "extractive") -> QuestionAttempt:
     """Ask for a question and its intended answer, checked by code (questions.check_question).
 
-    Each try asks about the next of `focuses` (from `first_focus`): a sentence of the seed and
-    the words of it that answer the question. The reply is held to the focus's schema
-    (schemas.question_schema): the answer is those words, and the question is `anchored` (the
-    sentence, the answer replaced by a question phrase) or `free` (it opens as a question of its
-    kind does and uses the sentence's words). The first try is greedy, the others sample.
+    Each try asks about the next unused one of `focuses` (`first_focus` of them are used): a
+    sentence of the seed and the words of it that answer the question. The reply is held to the
+    focus's schema (schemas.question_schema): the answer is those words, and the question is
+    the sentence with the answer replaced by a question phrase (`extractive`) or one the model
+    writes, opening as a question of its kind does and using the sentence's words (`free`).
+    The first try is greedy, the others sample.
     """
     usable = [f for f in focuses if form == "free" or f.frame() is not None]
     if not usable:
@@ -57,10 +59,13 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
                                rejections=[NO_FOCUS])
     rejections: list[str] = []
     for attempt in range(1, attempts + 1):
-        focus = usable[(first_focus + attempt - 1) % len(usable)]
+        if first_focus + attempt - 1 >= len(usable):
+            return QuestionAttempt(None, failure="every sentence of the seed passage to ask about was asked",
+                                   attempts=attempt - 1, rejections=rejections, used_up=True)
+        focus = usable[first_focus + attempt - 1]
         kind = question_types().get(focus.type, question_types()["lookup"])
         example = {"answer": kind["answer"],
-                   "question": kind["anchored_question" if form == "anchored" else "question"],
+                   "question": kind["anchored_question" if form == "extractive" else "question"],
                    "type": focus.type}
         prompt = prompts.render(
             "questioner",
@@ -76,8 +81,8 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
             feedback=feedback.strip() or "none yet (this is the first question)",
             accepted_questions="; ".join(accepted_questions) or "none",
         )
-        schema = question_schema(focus.type, terms=focus.terms, answers=(focus.answer,),
-                                 frame=focus.frame() if form == "anchored" else None,
+        schema = question_schema(focus.type, answers=(focus.answer,),
+                                 frame=focus.frame() if form == "extractive" else None,
                                  phrases=focus.question_phrases())
         options = {} if attempt == 1 else {"temperature": RETRY_TEMPERATURE,
                                            "seed": base_seed + 1000 * attempt + ctx.round}
@@ -87,7 +92,10 @@ def ask_question(model: BaseChatModel, prompts: PromptSet, ctx: CallContext, *, 
         if reply is None:
             rejections.append(UNPARSED)
             continue
-        why = check_question(reply.question, reply.answer, passage=seed.text,
+        # A model not held to the schema may ask about another sentence of the seed: then the
+        # question is checked against the whole passage.
+        about = focus.sentence if reply.answer.strip() == focus.answer else None
+        why = check_question(reply.question, reply.answer, passage=seed.text, focus=about,
                              previous=[*previous_questions, *accepted_questions])
         if why:
             rejections.append(why)

@@ -235,13 +235,14 @@ def _sentences(passage: str) -> list[str]:
     return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)]
 
 
-def check_question(question: str, answer: str, *, passage: str, previous: list[str]) -> str:
+def check_question(question: str, answer: str, *, passage: str, previous: list[str],
+                   focus: str | None = None) -> str:
     """Why a question and its intended answer cannot be asked ("" when they can).
 
     The question is one question of MIN_WORDS..MAX_WORDS words that does not point at text the
     student never sees ("this clause"), is not a repeat, and shares a specific word with the
-    seed passage; the intended answer is taken from the passage: its facts all occur there and
-    most of its words.
+    sentence it is about (`focus`; else the seed passage) outside its answer; the intended answer
+    is taken from the passage: its facts all occur there and most of its words.
     """
     question = question.strip()
     words = len(question.split())
@@ -252,7 +253,8 @@ def check_question(question: str, answer: str, *, passage: str, previous: list[s
     if _key(question) in {_key(p) for p in previous} or _key(strip_document(question)) in {
             _key(strip_document(p)) for p in previous}:
         return REPEATED
-    if not content_words(question) & content_words(passage):
+    subject = (focus or passage).replace(answer, " ")
+    if not content_words(strip_document(question)) & content_words(subject):
         return OFF_PASSAGE
     answer_words = specific_words(answer)
     if not answer_words or missing_facts(extract_facts(answer), extract_facts(passage)):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import re
+
 import numpy as np
 
 from .divergence import leading_verdict
 from .facts import extract_facts, missing_facts
 from .questions import content_words
 
-KEY_OVERLAP = 0.5  # share of the reference answer's key words the other answer must hold ...
-SIMILAR = 0.7  # ... or this cosine similarity between the two answers
+SIMILAR = 0.7  # a cosine similarity between the two answers that counts as full agreement
+AGREE = 0.6  # the least mean of the content signals (key-word overlap, similarity, critic) to agree
 
 
 @dataclass
@@ -25,20 +27,26 @@ class Agreement:
     similarity: float  # cosine similarity of the two answers
     missing: list[str]  # the reference's facts the other lacks
     reason: str  # why they disagree ("" when they agree)
+    score: float = 0.0  # mean of the content signals
+    critic: bool | None = None  # the critic's judgement, when it gave one
 
     def as_dict(self) -> dict:
         return {"agree": self.agree, "facts": self.facts, "verdict": self.verdict,
                 "overlap": round(self.overlap, 3), "similarity": round(self.similarity, 3),
-                "missing": self.missing, "reason": self.reason}
+                "score": round(self.score, 3), "critic": self.critic, "missing": self.missing,
+                "reason": self.reason}
 
 
-def compare_answers(reference: str, other: str, embedder, question: str = "") -> Agreement:
+def compare_answers(reference: str, other: str, embedder, question: str = "",
+                    critic: bool | None = None) -> Agreement:
     """Decide by code whether `other` answers `question` as `reference` does.
 
     They agree when every number, amount, date and duration of the reference is in the other
     (after normalisation: "thirty (30) days" = "30 days"), their leading yes/no (if both have
-    one) is the same, and the other holds half of the reference's key words (those not already
-    in the question) or reads alike (cosine >= 0.7).
+    one) is the same, and their content agrees: the mean of the share of the reference's key
+    words (those not already in the question) the other holds, the cosine similarity of the
+    reference with the other or its closest clause (full at 0.7) and, when given, the critic's
+    judgement (1 or 0) reaches 0.6.
     """
     facts = extract_facts(reference) - extract_facts(question)
     missing = missing_facts(facts, extract_facts(other))
@@ -47,13 +55,20 @@ def compare_answers(reference: str, other: str, embedder, question: str = "") ->
     verdict = None if first is None or second is None else first == second
     key = content_words(reference) - content_words(question) or content_words(reference)
     overlap = len(key & content_words(other)) / len(key) if key else 1.0
-    vectors = embedder.encode([reference or " ", other or " "])
-    similarity = float(np.dot(vectors[0], vectors[1]))
+    # The closest clause of the other answer: a short answer inside a long sentence that says it
+    # is not much like the whole sentence.
+    clauses = [c for c in re.split(r"[,;:]\s+", other) if len(c.split()) >= 2]
+    vectors = embedder.encode([reference or " ", other or " ", *clauses])
+    similarity = float(np.max(vectors[1:] @ vectors[0]))
+    signals = [overlap, min(max(similarity, 0.0) / SIMILAR, 1.0)] + ([] if critic is None else [float(critic)])
+    score = sum(signals) / len(signals)
     reason = ""
     if facts_agree is False:
         reason = "different facts: " + ", ".join(str(f) for f in missing) + " missing"
     elif verdict is False:
         reason = f"different verdicts ({first} against {second})"
-    elif overlap < KEY_OVERLAP and similarity < SIMILAR:
-        reason = f"different content (key-word overlap {overlap:.2f}, similarity {similarity:.2f})"
-    return Agreement(not reason, facts_agree, verdict, overlap, similarity, [str(f) for f in missing], reason)
+    elif score < AGREE:
+        reason = (f"different content (key-word overlap {overlap:.2f}, similarity {similarity:.2f}"
+                  + ("" if critic is None else f", critic {'agrees' if critic else 'disagrees'}") + ")")
+    return Agreement(not reason, facts_agree, verdict, overlap, similarity, [str(f) for f in missing], reason,
+                     score, critic)

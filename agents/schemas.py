@@ -26,7 +26,10 @@ TYPE_OPENINGS = {
     "consequence": ("What", "If", "How"),
     "comparison": ("How", "What", "Which", "In which"),
 }
-QUESTION_FORMS = ("auto", "anchored", "free")
+# How questions and answers are written: "extractive" (a question is a seed sentence with its
+# answer replaced by a question phrase, and the expert answers with passage sentences, both held
+# by the schema), "free" (the models write them), or "auto" (extractive for the bundled models).
+FORMS = ("auto", "extractive", "free")
 
 
 class QuestionReply(BaseModel):
@@ -51,7 +54,7 @@ class ExpertReply(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     quotes: list[Quote] = Field(max_length=2, description="the passage words the answer relies on")
-    answer: str = Field(min_length=1, max_length=300, description="the answer, from the quotes")
+    answer: str = Field(min_length=1, max_length=2000, description="the answer, from the quotes")
 
 
 class CriticReply(BaseModel):
@@ -66,15 +69,14 @@ class CriticReply(BaseModel):
     reason: str = Field(max_length=200, description="one sentence explaining the divergence")
 
 
-def question_schema(question_type: str, *, terms: tuple[str, ...] = (), answers: tuple[str, ...] = (),
+def question_schema(question_type: str, *, answers: tuple[str, ...] = (),
                     frame: tuple[str, str] | None = None, phrases: tuple[str, ...] = ("what",)) -> dict[str, Any]:
     """The questioner's schema for one focus (agents.questions.Focus).
 
     With `frame` (the words of the sentence before and after its answer), an anchored question:
     the sentence itself with the answer replaced by one of `phrases` ("The Executive's base
-    salary is how much, payable monthly ...?"). Else a free question: it opens as its
-    kind does and uses one of `terms` (words of the sentence, so that it asks about that
-    sentence). With `answers`, the intended answer is one of them (spans of the sentence).
+    salary is how much, payable monthly ...?"). Else a free question that opens as its kind
+    does. With `answers`, the intended answer is one of them (spans of the sentence).
     """
     schema = QuestionReply.model_json_schema()
     properties = schema["properties"]
@@ -86,10 +88,7 @@ def question_schema(question_type: str, *, terms: tuple[str, ...] = (), answers:
         properties["question"]["pattern"] = rf"^{before}(?:{wh}){after}\?$"
     else:
         openings = "|".join(TYPE_OPENINGS.get(question_type, TYPE_OPENINGS["lookup"]))
-        names = "|".join(sorted({re.escape(t) for term in terms for t in (term, term.lower())}, key=len,
-                                reverse=True))
-        required = rf"(?:{names})" if names else ""
-        properties["question"]["pattern"] = rf"^(?:{openings}) {free}{{0,110}}{required}{free}{{0,110}}\?$"
+        properties["question"]["pattern"] = rf"^(?:{openings}) {free}{{8,220}}\?$"
     if answers:
         properties["answer"] = {"enum": list(answers), "type": "string"}
     properties["type"] = {"enum": [question_type], "type": "string"}
@@ -98,12 +97,20 @@ def question_schema(question_type: str, *, terms: tuple[str, ...] = (), answers:
     return schema
 
 
-def expert_schema(passage_count: int) -> dict[str, Any]:
-    """The expert's schema, with quote ids limited to the passages it was given (P1..Pk)."""
+def expert_schema(passage_count: int, sentences: list[str] | None = None) -> dict[str, Any]:
+    """The expert's schema: quote ids are the passages it was given (P1..Pk). With `sentences`
+    (extractive form), each quote and the answer are sentences of those passages."""
     schema = ExpertReply.model_json_schema()
-    quote = schema["$defs"]["Quote"]["properties"]["passage"]
-    quote.pop("pattern", None)
-    quote["enum"] = [f"P{i + 1}" for i in range(max(passage_count, 1))]
+    schema["properties"]["answer"]["maxLength"] = 300  # a written answer is a sentence or two
+    quote = schema["$defs"]["Quote"]["properties"]
+    quote["passage"].pop("pattern", None)
+    quote["passage"]["enum"] = [f"P{i + 1}" for i in range(max(passage_count, 1))]
+    if sentences:  # the answer is a sentence of the passages: it quotes itself
+        schema["properties"]["quotes"]["maxItems"] = 0
+        answer = schema["properties"]["answer"]
+        answer.pop("maxLength", None)
+        answer.pop("minLength", None)
+        answer["enum"] = sentences
     return schema
 
 

@@ -20,6 +20,7 @@ from ..agents import (
     answer_as_student,
     ask_question,
     combine,
+    compare_answers,
     embedding_divergence,
     facts_divergence,
     judge_answers,
@@ -27,7 +28,9 @@ from ..agents import (
     verdict_divergence,
 )
 from ..agents.grounding import labels_for
+from ..agents.expert import passage_sentences
 from ..agents.injection import suspicious_passages
+from ..agents.questions import strip_document
 from ..agents.student import student_failure_rate
 from ..models import model_label
 from ..retrieval import IndexRetriever, Passage, passage_from_document
@@ -36,6 +39,7 @@ from .judging import (
     BELOW_THRESHOLD,
     CRITIC_INCONSISTENT,
     FAILURE_BAR,
+    ROUNDTRIP_DISAGREE,
     STUDENT_NOT_FAILING,
     check_round,
     round_feedback,
@@ -60,12 +64,14 @@ class ProbeDeps:
     settings: ProbeSettings
     cache: ResponseCache | None = None
 
-    def question_form(self) -> str:
-        """The settings' question form; "auto" is anchored for the bundled questioner (135M
-        parameters: it cannot write a sound question of its own) and free for any other."""
-        if self.settings.question_form != "auto":
-            return self.settings.question_form
-        return "anchored" if model_label(self.questioner).startswith("bundled:") else "free"
+    def form(self) -> str:
+        """How questions and answers are written (ProbeSettings.form); "auto" is extractive when
+        the questioner or the expert is a bundled model (135M parameters: it cannot write a sound
+        question or answer of its own, measured in README "Accepted means right"), else free."""
+        if self.settings.form != "auto":
+            return self.settings.form
+        bundled = any(model_label(m).startswith("bundled:") for m in (self.questioner, self.expert))
+        return "extractive" if bundled else "free"
 
     def card_for(self, seed: Passage) -> DocumentCard:
         """How questions name the seed's document: the index's card, else one read from the seed."""
@@ -122,22 +128,27 @@ def questioner(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) ->
     attempts = deps.settings.question_attempts
     attempt = ask_question(
         deps.questioner, deps.prompts, ctx, seed=state.seed, card=state.card,
-        focuses=question_focuses(state.seed.text, state.probe_id), first_focus=(number - 1) * attempts,
+        focuses=question_focuses(state.seed.text, state.probe_id), first_focus=state.focuses_used,
         guidance=state.guidance, feedback=state.feedback, accepted_questions=state.accepted_questions,
         previous_questions=[r.question for r in state.rounds], attempts=attempts,
         base_seed=deps.settings.seed, max_tokens=deps.settings.max_tokens["questioner"],
-        form=deps.question_form(),
+        form=deps.form(),
     )
     if attempt.rejections:
         deps.tracer.record({"kind": "question_rejected", "probe": state.probe_id, "round": number,
                             "role": "questioner", "reasons": attempt.rejections})
+    used = state.focuses_used + attempt.attempts
     if attempt.question is None:
-        deps.tracer.record({"kind": "probe_failed", "probe": state.probe_id, "round": number,
-                            "role": "questioner", "reason": attempt.failure})
-        return {"round": number, "outcome": "failed", "failure": attempt.failure,
+        # A probe whose earlier rounds were judged and that has nothing new to ask is exhausted;
+        # one that never had a question failed for want of one.
+        outcome = "exhausted" if attempt.used_up and state.rounds else "failed"
+        deps.tracer.record({"kind": "probe_failed" if outcome == "failed" else "probe_exhausted",
+                            "probe": state.probe_id, "round": number, "role": "questioner",
+                            "reason": attempt.failure})
+        return {"round": number, "outcome": outcome, "failure": attempt.failure, "focuses_used": used,
                 "question_rejections": attempt.rejections, "best_round": _best_number(state.rounds)}
     return {"round": number, "question": attempt.question, "intended_answer": attempt.answer,
-            "question_type": attempt.type, "focus": attempt.focus,
+            "question_type": attempt.type, "focus": attempt.focus, "focuses_used": used,
             "question_rejections": attempt.rejections, "outcome": ""}
 
 
@@ -159,8 +170,12 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                         "role": "expert", "query": state.question, "document": state.seed.document,
                         "passages": labels_for(passages), "suspicious": suspicious_passages(passages),
                         "seconds": round(time.perf_counter() - started, 4)})
+    sentences = None
+    if deps.form() == "extractive":  # the expert chooses among the passages' sentences closest to it
+        sentences = passage_sentences(passages, strip_document(state.question), deps.embedder,
+                                      deps.settings.answer_candidates)
     answer = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
-                              state.question, passages, deps.settings.max_tokens["expert"])
+                              state.question, passages, deps.settings.max_tokens["expert"], sentences)
     return {"expert_answer": answer.text, "expert_cited": answer.cited,
             "expert_quotes": [list(q) for q in answer.quotes], "passages": passages}
 
@@ -188,6 +203,11 @@ def critic(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                                 passages=state.passages, intended_answer=state.intended_answer,
                                 max_tokens=settings.max_tokens["critic"])
         scores["judge"] = verdict.divergence
+        if verdict.consistent is not None:  # the critic's judgement joins the round trip's
+            checks.roundtrip = compare_answers(state.intended_answer, state.expert_answer, deps.embedder,
+                                               state.question, critic=verdict.consistent)
+            if not checks.roundtrip.agree:
+                rejections.append(ROUNDTRIP_DISAGREE)
         if settings.critic_veto and verdict.consistent is False:
             rejections.append(CRITIC_INCONSISTENT)
         if not checks.student.agree:
@@ -260,8 +280,8 @@ def _best_number(rounds: list[RoundRecord]) -> int:
 
 
 def after_questioner(state: ProbeState) -> list[str] | str:
-    """Student and expert run side by side, unless the questioner failed."""
-    return "end" if state.outcome == "failed" else ["student", "expert"]
+    """Student and expert run side by side, unless the questioner had no question."""
+    return "end" if state.outcome in ("failed", "exhausted") else ["student", "expert"]
 
 
 def after_retrieve(state: ProbeState) -> str:

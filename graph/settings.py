@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from ..agents.divergence import SCORERS
 from ..agents.grounding import SIMILARITY_BAR
-from ..agents.schemas import QUESTION_FORMS
+from ..agents.schemas import FORMS
 
 # Reply budgets per role. The JSON replies' budgets cover their schemas' longest strings
 # (agents/schemas.py), so that a reply held to its grammar is never cut short; the student
 # answers in a sentence or two.
-MAX_TOKENS = {"questioner": 160, "student": 96, "expert": 224, "critic": 192}
+MAX_TOKENS = {"questioner": 160, "student": 64, "expert": 224, "critic": 192}
 
 
 @dataclass
@@ -26,10 +26,9 @@ class ProbeSettings:
     grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
     embedding_model: str | None = None  # for scorers when the retriever has no embedder
     seed: int = 0  # base seed for retries that sample
-    # auto | anchored (a sentence of the seed, its answer replaced by a question phrase) | free (the
-    # questioner writes it); auto: anchored for the bundled questioner, free for any other
-    question_form: str = "auto"
-    critic_veto: bool = True  # a critic that says the expert's answer is not the intended one rejects
+    form: str = "auto"  # auto | extractive | free: how questions and answers are written (agents/schemas.py)
+    answer_candidates: int = 5  # extractive form: the passage sentences the expert chooses among
+    critic_veto: bool = False  # a critic that says the expert's answer is not the intended one rejects
     failure_samples: int = 3  # sampled student answers that certify its failure (non-local students)
     max_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_TOKENS))  # reply budget per role
 
@@ -40,8 +39,10 @@ class ProbeSettings:
             raise ValueError(f"max_rounds must be at least 1, not {self.max_rounds}")
         if self.k < 1:
             raise ValueError(f"k must be at least 1, not {self.k}")
-        if self.question_form not in QUESTION_FORMS:
-            raise ValueError(f"question_form must be one of {', '.join(QUESTION_FORMS)}, not {self.question_form!r}")
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {', '.join(FORMS)}, not {self.form!r}")
+        if self.answer_candidates < 1:
+            raise ValueError(f"answer_candidates must be at least 1, not {self.answer_candidates}")
         if self.failure_samples < 1:
             raise ValueError(f"failure_samples must be at least 1, not {self.failure_samples}")
         if self.question_attempts < 1:

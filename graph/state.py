@@ -73,6 +73,7 @@ class ProbeState:
     question_type: str = ""
     focus: str = ""  # the seed sentence asked about
     question_rejections: list[str] = field(default_factory=list)  # this round's turned-down tries
+    focuses_used: int = 0  # how many of the seed's focuses (agents.questions.Focus) were tried
     student_answer: str = ""
     expert_answer: str = ""  # "" when the expert's reply did not follow its schema
     expert_cited: list[str] = field(default_factory=list)  # passage labels the expert cites

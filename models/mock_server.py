@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -265,6 +266,52 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+_WORD = re.compile(r"[a-z]{4,}")
+STUDENT_REPLY = "It depends on the general law and on what the parties agreed."
+
+
+def loop_reply(body: dict[str, Any]) -> str:
+    """A reply for each role of advqa's probe loop, read off the request alone (no model), so that a
+    campaign runs end to end against this server and every probe is accepted in its first round.
+
+    The role is the name of the requested schema (or, from a server that refused it, the prompt):
+    the questioner asks about the sentence in its prompt, with the answer its schema allows; the
+    expert answers with the passage sentence that shares most words with the question; the
+    critic judges a high divergence; anything else is a student who does not know the contract.
+    """
+    prompt = str(body["messages"][-1].get("content", ""))
+    spec = (body.get("response_format") or {}).get("json_schema") or {}
+    role = spec.get("name") or next((name for name, marker in _ROLE_MARKERS if marker in prompt), "student")
+    schema = spec.get("schema") or {}
+    if role == "questioner":
+        sentence = re.findall(r'Sentence: "(.*)"', prompt)[-1]
+        answers = schema.get("properties", {}).get("answer", {}).get("enum") or re.findall(r'Answer: "(.*)"', prompt)
+        kind = (schema.get("properties", {}).get("type", {}).get("enum") or ["lookup"])[0]
+        answer = answers[-1] if answers else sentence
+        words = " and ".join(sorted(set(_WORD.findall(sentence.replace(answer, " ").lower())))[:3]) or "this"
+        return json.dumps({"answer": answer, "question": f"What does the contract provide about {words}?",
+                           "type": kind})
+    if role == "expert":
+        question = set(_WORD.findall(re.findall(r"Question: (.*)", prompt)[-1].lower()))
+        sentences = (schema.get("properties", {}).get("answer", {}).get("enum")
+                     or [s.strip() for block in re.findall(r"<passage[^>]*>\n(.*?)\n</passage>", prompt, re.S)
+                         for s in re.split(r"(?<=[.;])\s+", block) if len(s.split()) >= 4])
+        best = max(sentences, key=lambda s: len(question & set(_WORD.findall(s.lower()))))
+        label = next((m.group(1) for m in re.finditer(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
+                      if best in " ".join(m.group(2).split())), "P1")
+        quoted = schema.get("properties", {}).get("quotes", {}).get("maxItems") != 0
+        return json.dumps({"quotes": [{"passage": label, "text": best}] if quoted else [], "answer": best})
+    if role == "critic":
+        return json.dumps({"divergence": 0.9, "grounded": True, "consistent": True,
+                           "feedback": "the student ignored the clause's terms; ask about them",
+                           "reason": "answer A is generic"})
+    return STUDENT_REPLY
+
+
+_ROLE_MARKERS = (("questioner", "You write exam questions"), ("expert", "Answer the question using only"),
+                 ("critic", "You compare two answers"))
+
+
 def _error(message: str, kind: str, param: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": param, "code": None}}
 
@@ -318,6 +365,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--failures", type=int, default=0, help="first N requests fail")
     parser.add_argument("--failure-status", type=int, default=503)
     parser.add_argument("--reply", default="mock reply", help="the answer text")
+    parser.add_argument("--loop", action="store_true",
+                        help="answer each role of advqa's loop from its request, so a whole campaign runs")
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="share of requests (0 to 1) that get a random fault")
     parser.add_argument("--faults", default=",".join(FAULT_KINDS),
@@ -331,7 +380,8 @@ def main(argv: list[str] | None = None) -> None:
     kinds = [k.strip() for k in args.faults.split(",") if k.strip()]
     try:
         server = MockOpenAIServer(latency=args.latency, failures=args.failures,
-                                  failure_status=args.failure_status, reply=args.reply, port=args.port,
+                                  failure_status=args.failure_status, port=args.port,
+                                  reply=loop_reply if args.loop else args.reply,
                                   fault_rate=args.fault_rate, fault_kinds=kinds, seed=args.seed,
                                   timeout_latency=args.timeout_latency, structured=not args.no_structured)
     except ValueError as error:

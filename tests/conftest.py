@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,37 @@ def small_index(corpus_dir, embedder, tmp_path_factory):
 def scripted(*responses: str) -> FakeListChatModel:
     """A chat model that replies with `responses` in order (and then cycles)."""
     return FakeListChatModel(responses=list(responses))
+
+
+def question_json(question: str, answer: str, kind: str = "lookup") -> str:
+    """A questioner's reply in its schema (agents.schemas.QuestionReply)."""
+    return json.dumps({"answer": answer, "question": question, "type": kind})
+
+
+def expert_json(answer: str, *quotes: tuple[str, str]) -> str:
+    """An expert's reply in its schema: (passage label, quoted words) pairs, then the answer."""
+    return json.dumps({"quotes": [{"passage": p, "text": t} for p, t in quotes], "answer": answer})
+
+
+def critic_json(divergence: float = 0.9, grounded: bool = True, consistent: bool = True,
+                feedback: str = "", reason: str = "") -> str:
+    """A critic's reply in its schema."""
+    return json.dumps({"divergence": divergence, "grounded": grounded, "consistent": consistent,
+                       "feedback": feedback, "reason": reason})
+
+
+# A round on CORPUS's lease that passes every check: the question names its contract, the intended
+# answer and the expert's come from the early-termination clause, and the student misses the fee.
+LEASE_QUESTION = "Under the Equipment Lease, what fee does the Lessee pay to end the lease early?"
+LEASE_ANSWER = "a fee equal to three monthly instalments"
+LEASE_EXPERT = expert_json("The Lessee pays a fee equal to three monthly instalments.",
+                           ("P1", "paying a fee equal to three monthly instalments"))
+
+
+def lease_questions(n: int) -> list[str]:
+    """`n` distinct well-formed questions about the lease's early-termination fee."""
+    return [question_json(f"Under the Equipment Lease, what fee does the Lessee pay to end the lease "
+                          f"early in case {i}?", LEASE_ANSWER) for i in range(1, n + 1)]
 
 
 @pytest.fixture(scope="session", autouse=True)

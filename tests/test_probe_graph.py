@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import operator
 from dataclasses import dataclass, field
 from typing import Annotated
 
 import pytest
-from conftest import scripted
+from conftest import (
+    LEASE_ANSWER,
+    LEASE_EXPERT,
+    critic_json,
+    expert_json,
+    lease_questions,
+    question_json,
+    scripted,
+)
 from langgraph.graph import END, START, StateGraph
 
 from advqa.agents import ListTracer
 from advqa.graph import ProbeSettings, ProbeState, RoundRecord, build_probe_graph
 from advqa.retrieval import IndexRetriever
 
-CRITIC_LOW = "Divergence: 0.2\nGrounded: yes\nFeedback: ask about the fee exception\nReason: close"
-CRITIC_HIGH = "Divergence: 0.9\nGrounded: yes\nFeedback: none\nReason: far apart"
-EXPERT = "No fee is payable when the Lessor is in material breach [P1]."
+CRITIC_LOW = critic_json(0.2, feedback="ask about the fee exception", reason="close")
+CRITIC_HIGH = critic_json(0.9, reason="far apart")
+EXPERT = LEASE_EXPERT
 
 
 def seed_of(index, document="lease.md"):
@@ -36,8 +45,7 @@ def run_probe(index, *, questioner, student, expert, critic, settings=None, trac
 
 
 def questions(n):
-    return [f"Under the Equipment Lease, what happens in case number {i} of early termination?"
-            for i in range(1, n + 1)]
+    return lease_questions(n)
 
 
 def test_accepted_on_round_k(small_index):
@@ -49,9 +57,14 @@ def test_accepted_on_round_k(small_index):
     )
     assert out["outcome"] == "accepted"
     assert [r.number for r in out["rounds"]] == [1, 2]
+    assert out["rounds"][0].rejections == ["below_threshold"]
     assert out["best_round"] == 2
     assert out["rounds"][1].divergence == pytest.approx(0.9)
-    assert out["rounds"][1].grounding_method == "citation"
+    assert out["rounds"][1].grounding_method == "facts"
+    assert out["rounds"][1].roundtrip["agree"] and out["rounds"][1].intended_answer == LEASE_ANSWER
+    # The question names its contract; the student's failure is measured by sampling it.
+    assert out["rounds"][1].question.startswith("Under the Equipment Lease")
+    assert out["rounds"][1].student_failure == 1.0 and out["rounds"][1].failure_method == "samples"
     roles = {e["role"] for e in tracer.events if e["kind"] == "model_call"}
     assert roles == {"questioner", "student", "expert", "critic"}
 
@@ -68,22 +81,24 @@ def test_exhausted_after_max_rounds(small_index):
 
 
 def test_high_divergence_but_ungrounded_is_not_accepted(small_index):
-    ungrounded = "The moon is made of cheese and pays no rent."
+    ungrounded = expert_json("The moon is made of cheese and pays no rent.", ("P1", "The moon is cheese"))
+    tracer = ListTracer()
     out = run_probe(
         small_index, questioner=scripted(*questions(2)), student=scripted("A fee is due."),
         expert=scripted(ungrounded), critic=scripted(CRITIC_HIGH),
-        settings=ProbeSettings(scorer="judge", max_rounds=2),
+        settings=ProbeSettings(scorer="judge", max_rounds=2), tracer=tracer,
     )
     assert out["outcome"] == "exhausted"
-    assert all(r.divergence >= 0.9 and not r.grounded for r in out["rounds"])
-    # The critic claimed "Grounded: yes"; that claim is recorded but does not count.
-    assert out["rounds"][0].critic_grounded is True
+    assert all(not r.grounded and "roundtrip_disagree" in r.rejections for r in out["rounds"])
+    # An unsound round is not shown to the critic at all.
+    assert all(r.verdict_parsed_with == "skipped" for r in out["rounds"])
+    assert not [e for e in tracer.events if e["kind"] == "model_call" and e["role"] == "critic"]
 
 
 def test_fabricated_citation_does_not_ground(small_index):
     out = run_probe(
         small_index, questioner=scripted(*questions(1)), student=scripted("A fee is due."),
-        expert=scripted("The sky is green [P9]."), critic=scripted(CRITIC_HIGH),
+        expert=scripted(expert_json("The sky is green [P9].")), critic=scripted(CRITIC_HIGH),
         settings=ProbeSettings(scorer="judge", max_rounds=1),
     )
     record = out["rounds"][0]
@@ -103,39 +118,66 @@ def test_critic_feedback_reaches_next_questioner(small_index):
     assert len(prompts) == 2
     assert "ask about the fee exception" not in prompts[0]
     assert "ask about the fee exception" in prompts[1]
-    assert questions(2)[0] in prompts[1]  # the last question is shown with its feedback
+    assert json.loads(questions(2)[0])["question"] in prompts[1]  # the last question, with its feedback
+
+
+def test_a_disagreeing_expert_is_a_defect_of_the_question(small_index):
+    tracer = ListTracer()
+    other = expert_json("The Lessee gives ninety days' written notice to end the lease early.",
+                        ("P1", "giving ninety days' written notice"))
+    out = run_probe(
+        small_index, questioner=scripted(*questions(2)), student=scripted("No fee."),
+        expert=scripted(other), critic=scripted(CRITIC_HIGH),
+        settings=ProbeSettings(max_rounds=2), tracer=tracer,
+    )
+    first = out["rounds"][0]
+    assert first.grounded and not first.roundtrip["agree"]
+    assert "roundtrip_disagree" in first.rejections
+    assert first.feedback.startswith("Defect of the question")
+    prompts = [e["prompt"] for e in tracer.events if e["kind"] == "model_call" and e["role"] == "questioner"]
+    assert "Defect of the question" in prompts[1]
 
 
 def test_unparseable_verdict_falls_back_to_code_scorers(small_index):
     tracer = ListTracer()
     out = run_probe(
-        small_index, questioner=scripted(*questions(1)), student=scripted("Yes, always."),
-        expert=scripted("No. " + EXPERT), critic=scripted("I like turtles.", "Still turtles."),
+        small_index, questioner=scripted(*questions(1)), student=scripted("A fee is always due."),
+        expert=scripted(EXPERT), critic=scripted("I like turtles."),
         settings=ProbeSettings(max_rounds=1), tracer=tracer,
     )
     record = out["rounds"][0]
     assert record.verdict_parsed_with == "none"
     assert record.scores["judge"] is None
-    assert record.scores["verdict"] == 1.0  # "Yes" against "No"
     assert record.scorer.startswith("combined(") and "judge" not in record.scorer
-    assert "verdict" in record.scorer and "embedding" in record.scorer
-    assert "contract-based answer" in record.feedback  # code-written feedback
+    assert "failure" in record.scorer and "embedding" in record.scorer
     critic_calls = [e for e in tracer.events if e["kind"] == "model_call" and e["role"] == "critic"]
-    assert len(critic_calls) == 2  # one retry
-    judgement = next(e for e in tracer.events if e["kind"] == "judgement")
-    assert "could not be parsed" in judgement["note"]
+    assert len(critic_calls) == 1  # no retry: an off-schema reply is recorded as such
+    assert critic_calls[0]["structured"] == "prompted" and critic_calls[0]["parsed_with"] is None
+    assert out["outcome"] == "accepted"  # code alone decided
+
+
+def test_a_student_that_knows_the_answer_is_not_a_hard_question(small_index):
+    out = run_probe(
+        small_index, questioner=scripted(*questions(1)),
+        student=scripted("The Lessee pays a fee equal to three monthly instalments."),
+        expert=scripted(EXPERT), critic=scripted(CRITIC_HIGH), settings=ProbeSettings(max_rounds=1),
+    )
+    assert out["outcome"] == "exhausted"
+    assert out["rounds"][0].rejections == ["student_correct"]
 
 
 def test_questioner_that_never_asks_fails_the_probe(small_index):
     tracer = ListTracer()
     out = run_probe(
-        small_index, questioner=scripted("Here is a statement.", "Still no question", "Nope."),
+        small_index, questioner=scripted("Here is a statement.", question_json("No question mark", "x"),
+                                         question_json("What is the capital of France?", "Paris")),
         student=scripted("x"), expert=scripted(EXPERT), critic=scripted(CRITIC_HIGH),
         settings=ProbeSettings(question_attempts=3), tracer=tracer,
     )
     assert out["outcome"] == "failed"
     assert "no usable question" in out["failure"]
     assert out["rounds"] == []
+    assert out["question_rejections"] == ["question_unparsed", "question_unparsed", "question_off_passage"]
     calls = [e for e in tracer.events if e["kind"] == "model_call"]
     assert [e["attempt"] for e in calls] == [1, 2, 3]
     assert {e["role"] for e in calls} == {"questioner"}
