@@ -13,6 +13,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel
 
 from ..models import model_label, structured_output
+from ..models.grammar import schema_reply_tokens
 from .cache import ResponseCache
 from .schemas import decode
 from .tracing import NullTracer, Tracer
@@ -66,6 +67,8 @@ def invoke_model(role: str, model: BaseChatModel, prompt: str, ctx: CallContext,
         if how != "prompted":
             options["response_format"] = {"type": "json_schema",
                                           "json_schema": {"name": role, "schema": schema}}
+        if how == "grammar":  # room for the longest reply the schema allows: never cut short
+            options["max_tokens"] = max(options.get("max_tokens") or 0, schema_reply_tokens(schema))
     label = model_label(model)
     event: dict[str, Any] = {"kind": "model_call", "probe": ctx.probe_id, "round": ctx.round,
                              "role": role, "model": label, "attempt": attempt,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..retrieval import Passage
-from .calls import CallContext, approximate_tokens, invoke_model
+from .calls import CallContext, invoke_model
 from .passages import format_passages, passage_label
 from .prompts import PromptSet
 from .schemas import ExpertReply, expert_schema
@@ -35,8 +35,6 @@ def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext,
     if extractive:  # the prompt shows what it may answer with: each passage's candidate sentences
         passages = [replace(p, text=" ".join(s for s in sentences if s in _spaced(p.text))) for p in passages]
     prompt = prompts.render("expert", question=question, passages=format_passages(passages))
-    if sentences and max_tokens is not None:  # room for the longest sentence it may choose
-        max_tokens = max(max_tokens, int(1.5 * approximate_tokens(max(sentences, key=len))) + 32)
     result = invoke_model("expert", model, prompt, ctx, max_tokens=max_tokens, reply=ExpertReply,
                           schema=expert_schema(len(passages), sentences))
     reply = result.reply

@@ -46,7 +46,7 @@ class QuestionReply(BaseModel):
 class Quote(BaseModel):
     model_config = ConfigDict(extra="forbid")
     passage: str = Field(pattern=r"^P[0-9]{1,2}$", description="the id of the passage quoted")
-    text: str = Field(min_length=1, max_length=200, description="words copied from that passage")
+    text: str = Field(min_length=1, max_length=100, description="words copied from that passage")
 
 
 class ExpertReply(BaseModel):
@@ -64,9 +64,9 @@ class CriticReply(BaseModel):
     divergence: float = Field(ge=0.0, le=1.0, description="0 same meaning .. 1 opposite or unrelated")
     grounded: bool = Field(description="whether answer B is supported by the passages")
     consistent: bool = Field(description="whether answer B says what the intended answer says")
-    feedback: str = Field(max_length=300, description="the student's misconception, and how to "
+    feedback: str = Field(max_length=200, description="the student's misconception, and how to "
                                                       "sharpen the question")
-    reason: str = Field(max_length=200, description="one sentence explaining the divergence")
+    reason: str = Field(max_length=120, description="one sentence explaining the divergence")
 
 
 def question_schema(question_type: str, *, answers: tuple[str, ...] = (),
@@ -101,7 +101,7 @@ def expert_schema(passage_count: int, sentences: list[str] | None = None) -> dic
     """The expert's schema: quote ids are the passages it was given (P1..Pk). With `sentences`
     (extractive form), each quote and the answer are sentences of those passages."""
     schema = ExpertReply.model_json_schema()
-    schema["properties"]["answer"]["maxLength"] = 300  # a written answer is a sentence or two
+    schema["properties"]["answer"]["maxLength"] = 240  # a written answer is a sentence or two
     quote = schema["$defs"]["Quote"]["properties"]
     quote["passage"].pop("pattern", None)
     quote["passage"]["enum"] = [f"P{i + 1}" for i in range(max(passage_count, 1))]

@@ -142,7 +142,7 @@ class LocalEngine:
         if any(schemas):
             grammars = self.grammars()
             matchers = [grammars.matcher(key) if key else None for key in schemas]
-            processors.append(GrammarLogits(matchers, prompt_width, tokenizer.eos_token_id))
+            processors.append(GrammarLogits(matchers, prompt_width, grammars.executor))
         if processors:
             options["logits_processor"] = LogitsProcessorList(processors)
         if sampling:
@@ -173,7 +173,7 @@ class LocalEngine:
         _, tokenizer = self._load()
         with self._start_lock:
             if self._grammars is None:
-                self._grammars = SchemaGrammars(tokenizer)
+                self._grammars = SchemaGrammars(tokenizer, self._model.config.vocab_size)
         return self._grammars
 
     def model_and_tokenizer(self):
