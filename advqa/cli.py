@@ -107,6 +107,8 @@ def generate(
     threshold: Annotated[float | None, typer.Option(help="Divergence to accept a question. [default: 0.5]")] = None,
     scorer: Annotated[str | None, typer.Option(help="combined | judge | embedding | verdict | facts. [default: combined]")] = None,
     k: Annotated[int | None, typer.Option(help="Passages the expert sees. [default: 4]")] = None,
+    critic_veto: Annotated[bool | None, typer.Option("--critic-veto/--no-critic-veto", help="A critic that judges the expert's answer inconsistent with the intended one rejects the round on its own. [default: off]")] = None,
+    form: Annotated[str | None, typer.Option(help="How questions and answers are written: extractive (a seed sentence with a question phrase for its answer; the expert answers with a passage sentence), free (the models write them), auto (extractive for the bundled models). [default: auto]")] = None,
     model: Annotated[str | None, typer.Option(help="Model spec for every role.")] = None,
     questioner: Annotated[str | None, typer.Option(help="Questioner model spec.")] = None,
     student: Annotated[str | None, typer.Option(help="Student model spec (the model to adapt).")] = None,
@@ -146,6 +148,8 @@ def generate(
         max_rounds=resolve(max_rounds, fp.get("max_rounds"), "ADVQA_MAX_ROUNDS", 3, int),
         scorer=resolve(scorer, fp.get("scorer"), "ADVQA_SCORER", "combined"),
         k=resolve(k, fp.get("k"), "ADVQA_K", 4, int),
+        form=resolve(form, fp.get("form"), "ADVQA_FORM", "auto"),
+        critic_veto=resolve(critic_veto, fp.get("critic_veto"), "ADVQA_CRITIC_VETO", False, _flag),
     )
     models = resolve_models({"questioner": questioner, "student": student, "expert": expert,
                              "critic": critic}, file.get("models", {}), model)
@@ -183,12 +187,21 @@ def demo(
                  prompts_dir=None, cache_path=resolve_cache(False, None))
 
 
-def _campaign_settings(*, threshold, max_rounds, scorer, k, **campaign):
+def _flag(text: str) -> bool:
+    if text.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(text)
+
+
+def _campaign_settings(*, threshold, max_rounds, scorer, k, form="auto", critic_veto=False, **campaign):
     from .graph import ProbeSettings
     from .graph.campaign import CampaignSettings
 
     try:
-        probe = ProbeSettings(threshold=threshold, max_rounds=max_rounds, scorer=scorer, k=k)
+        probe = ProbeSettings(threshold=threshold, max_rounds=max_rounds, scorer=scorer, k=k, form=form,
+                              critic_veto=critic_veto)
         return CampaignSettings(probe=probe, **campaign)
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -348,6 +361,30 @@ def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
         table.add_row(name, value)
     out.print(table)
     out.print(role_table(stats))
+    for line in quality_lines(stats.get("quality") or {}, run_dir):
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def quality_lines(quality: dict[str, Any], run_dir: Path) -> list[str]:
+    """What the summary says about the data's quality: why rounds were turned down, how often the
+    round trip held, the schema parse rates, and how to measure precision."""
+    if not quality:
+        return []
+    lines = []
+    rejections = quality.get("rejections") or {}
+    if rejections:
+        lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in rejections.items()))
+    rates = [(name, quality.get(key)) for name, key in (("round trip agrees", "roundtrip_agreement_rate"),
+                                                       ("grounded", "fact_grounding_rate"),
+                                                       ("student already right", "student_correct_rate"))]
+    lines.append("of judged rounds: " + ", ".join(f"{n} {v:.0%}" for n, v in rates if v is not None))
+    parse = quality.get("schema_parse_rate") or {}
+    if parse:
+        lines.append("replies that followed their schema: " + ", ".join(
+            f"{role} {r['parsed']}/{r['calls']}" for role, r in parse.items()))
+    lines.append(f"precision: write an audit sheet with `advqa audit {run_dir}`, mark it, then "
+                 f"`advqa audit --score {run_dir / 'audit.csv'}`")
+    return lines
 
 
 MAX_LISTED_ERRORS = 10

@@ -17,10 +17,10 @@ from .grounding import SIMILARITY_BAR, Grounding, check_grounding, cited_labels
 from .prompts import PROMPTS_DIR, ROLES, PromptSet, export_prompts, load_prompts
 from .questioner import QuestionAttempt, ask_question
 from .questions import Focus, check_question, question_focuses
-from .student import answer_as_student
-from .tracing import JsonlTracer, ListTracer, NullTracer, Tracer, read_traces
 from .roundtrip import Agreement, compare_answers
 from .schemas import QUESTION_TYPES, CriticReply, ExpertReply, QuestionReply
+from .student import answer_as_student
+from .tracing import JsonlTracer, ListTracer, NullTracer, Tracer, read_traces
 
 __all__ = [
     "PROMPTS_DIR", "QUESTION_TYPES", "ROLES", "SCORERS", "SIMILARITY_BAR", "Agreement", "CallContext",

@@ -1,4 +1,4 @@
-"""Check a questioner's question by code, choose what to ask about, and make the question name its document."""
+"""Choose what a question asks about, check a questioner's question by code, and name its document."""
 
 from __future__ import annotations
 
@@ -81,14 +81,16 @@ class Focus:
         if answer not in body:
             return None
         before, after = body.split(answer, 1)
-        if self.type == "lookup" and (qualifier := _LEADING_QUALIFIER.match(answer)):
+        qualifier = _LEADING_QUALIFIER.match(answer)
+        if self.type == "lookup" and qualifier and extract_facts(answer):
             before += qualifier.group(0)
         if self.type == "scenario":  # "If X, Y": ask "If X, what happens?"
             before, after = (before + " " + after).strip(" ,;:.") + ", ", ""
         after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
         if len(before) + len(after) > MAX_FRAME_CHARS:
             after = after.split(",")[0]
-        if len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS:
+        if (len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS
+                or not content_words(before + after)):
             return None
         if before and not before[0].isupper():
             before = before[0].upper() + before[1:]
@@ -96,16 +98,19 @@ class Focus:
 
 
 _LEFT_QUALIFIER = re.compile(r"(?:\b(?:at least|up to|no more than|not more than|not less than|more than|"
-                             r"less than|within|minimum of|maximum of|of|at)\s+)?(?:US\$|EUR\s|€|£|\$)?\s*$", re.I)
+                             r"less than|within|minimum of|maximum of|of|at)\s+)?(?:US\$|EUR\s|€|£|\$)?\s*$",
+                             re.I)
 _REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit)s?\s+|^\s*)$", re.I)
 _CLAUSE_MARKERS = (
     ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|but not)\b", re.I)),
-    ("condition", re.compile(r"\b(?:only if|if|provided that|subject to|in the event that|on condition that)\b",
+    ("condition", re.compile(r"\b(?:only if|if|provided that|subject to|in the event that|"
+                             r"on condition that)\b",
                              re.I)),
 )
 _SPAN_END = re.compile(r"[,;:.](?:\s|$)|\s\((?:[a-z]|[ivx]+)\)\s")
 _DANGLING = re.compile(r"(?:\s+(?:and|or|in|of|within|with|to|for|by|the|a|an|any|that|is|are|be))+$", re.I)
-_MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+[a-z]+|(?:is|are)(?:\s+not)?\s+(?:liable|"
+_MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
+                        r"(?:is|are)(?:\s+not)?\s+(?:liable|"
                         r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
 _BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
 _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
@@ -122,11 +127,11 @@ ANCHORED_PHRASES = {
 _LEADING_QUALIFIER = re.compile(r"^(?:(?:at least|up to|no more than|not more than|not less than|more than|"
                                 r"less than|no later than|within|by|at|on|of|for|in|after|before)\s+)+", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
-MIN_FRAME_WORDS = 5
+MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
 # starts mid-sentence ("2027, ...", "to named individuals") does not.
-_SENTENCE_START = re.compile(r"(?:[A-Z]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s+[A-Z\"“(])")
-_NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*|\([a-z]\))\s+")
+_SENTENCE_START = re.compile(r"(?:[A-Z\"“]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s*[A-Z\"“(])")
+_NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|\([a-z0-9]{1,4}\))\s*(?=[A-Z\"“(])")
 MAX_TERMS = 8
 
 
@@ -156,9 +161,10 @@ def fact_spans(sentence: str) -> list[tuple[str, str]]:
     after the invoice date"); ("comparison", both) when the sentence has two facts."""
     groups: list[list[int]] = []
     for start, end, fact in fact_mentions(sentence):
-        if _REFERENCE.search(sentence[:start]) or (fact.kind == "number" and _BARE.match(sentence[end:])
-                                                    and not _CURRENCY.search(sentence[:start])):
-            continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's own number: not facts
+        plain = fact.kind == "number" and not _CURRENCY.search(sentence[:start])
+        bare = plain and (_BARE.match(sentence[end:]) or "." in fact.value)
+        if _REFERENCE.search(sentence[:start]) or bare:
+            continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's number "3.1": not facts
         if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])):
             groups[-1][1] = max(groups[-1][1], end)  # "forty thousand (40,000)": one fact
         else:
@@ -195,7 +201,8 @@ def clause_spans(sentence: str) -> list[tuple[str, str]]:
             continue
         found.append((kind, clause))
         if kind == "condition":
-            rest = " ".join((body[: match.start()] + " " + body[match.start() + len(clause):]).split()).strip(" ,;:.")
+            rest = body[: match.start()] + " " + body[match.start() + len(clause):]
+            rest = " ".join(rest.split()).strip(" ,;:.")
             rest = re.sub(r"^(?:then|and)\s+", "", rest)
             if 4 <= len(rest.split()) <= MAX_SPAN_WORDS:
                 found.append(("scenario", rest))

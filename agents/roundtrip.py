@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -60,7 +59,9 @@ def compare_answers(reference: str, other: str, embedder, question: str = "",
     clauses = [c for c in re.split(r"[,;:]\s+", other) if len(c.split()) >= 2]
     vectors = embedder.encode([reference or " ", other or " ", *clauses])
     similarity = float(np.max(vectors[1:] @ vectors[0]))
-    signals = [overlap, min(max(similarity, 0.0) / SIMILAR, 1.0)] + ([] if critic is None else [float(critic)])
+    signals = [overlap, min(max(similarity, 0.0) / SIMILAR, 1.0)]
+    if critic is not None:
+        signals.append(float(critic))
     score = sum(signals) / len(signals)
     reason = ""
     if facts_agree is False:

@@ -70,7 +70,8 @@ class CriticReply(BaseModel):
 
 
 def question_schema(question_type: str, *, answers: tuple[str, ...] = (),
-                    frame: tuple[str, str] | None = None, phrases: tuple[str, ...] = ("what",)) -> dict[str, Any]:
+                    frame: tuple[str, str] | None = None,
+                    phrases: tuple[str, ...] = ("what",)) -> dict[str, Any]:
     """The questioner's schema for one focus (agents.questions.Focus).
 
     With `frame` (the words of the sentence before and after its answer), an anchored question:

@@ -1,4 +1,4 @@
-"""Judge a round by code (grounding, round trip, the student's miss), and say what the next question must fix."""
+"""Judge a round by code (grounding, round trip, the student's miss); say what the next question must fix."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ from ..agents import (
     question_focuses,
     verdict_divergence,
 )
-from ..agents.grounding import labels_for
 from ..agents.expert import passage_sentences
+from ..agents.grounding import labels_for
 from ..agents.injection import suspicious_passages
 from ..agents.questions import strip_document
 from ..agents.student import student_failure_rate

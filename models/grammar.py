@@ -11,7 +11,6 @@ import numpy as np
 
 from .errors import ModelError
 
-
 # Escapes a reply may use inside a JSON string: only those of a quote and a backslash, so that a
 # string of n characters takes at most 2n (schema_reply_tokens).
 ALLOWED_ESCAPES = '"\\'
@@ -32,7 +31,8 @@ def _json_chars(node: dict[str, Any], defs: dict[str, Any]) -> int:
         return max(2 * len(json.dumps(value)) for value in node["enum"])
     kind = node.get("type")
     if kind == "object":
-        return 2 + sum(len(name) + 4 + _json_chars(child, defs) for name, child in node.get("properties", {}).items())
+        properties = node.get("properties", {}).items()
+        return 2 + sum(len(name) + 4 + _json_chars(child, defs) for name, child in properties)
     if kind == "array":
         return 2 + node.get("maxItems", 4) * (1 + _json_chars(node.get("items", {}), defs))
     if kind == "string":
@@ -69,7 +69,8 @@ class SchemaGrammars:
             import llguidance
             import llguidance.hf
         except ImportError:
-            raise ModelError("structured replies from local models need llguidance: pip install llguidance") from None
+            raise ModelError("structured replies from local models need llguidance: "
+                             "pip install llguidance") from None
         self._llguidance = llguidance
         self.tokenizer = llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size)
         self.executor = llguidance.LLExecutor()

@@ -115,7 +115,8 @@ class LocalEngine:
         return request.future
 
     def generate(self, chats: list[list[dict[str, str]]], params: GenerationParams,
-                 budgets: list[int] | None = None, schemas: list[str | None] | None = None) -> list[Completion]:
+                 budgets: list[int] | None = None,
+                 schemas: list[str | None] | None = None) -> list[Completion]:
         """Generate replies for several chats in one batched call (left padding).
 
         `budgets` gives each chat its own max_new_tokens (default: params.max_new_tokens);

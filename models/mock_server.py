@@ -232,7 +232,8 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
                                {"Retry-After": str(after)} if fault == "429" else None)
                     return
                 answer = server._answer(body, blank=fault == "blank")
-                problem = off_schema(answer["choices"][0]["message"]["content"], schema) if fault != "blank" else None
+                content = answer["choices"][0]["message"]["content"]
+                problem = off_schema(content, schema) if fault != "blank" else None
                 if problem:
                     request.status = 500
                     self._send(500, _error(f"mock reply does not follow the requested schema: {problem}",
@@ -285,7 +286,8 @@ def loop_reply(body: dict[str, Any]) -> str:
     schema = spec.get("schema") or {}
     if role == "questioner":
         sentence = re.findall(r'Sentence: "(.*)"', prompt)[-1]
-        answers = schema.get("properties", {}).get("answer", {}).get("enum") or re.findall(r'Answer: "(.*)"', prompt)
+        answers = (schema.get("properties", {}).get("answer", {}).get("enum")
+                   or re.findall(r'Answer: "(.*)"', prompt))
         kind = (schema.get("properties", {}).get("type", {}).get("enum") or ["lookup"])[0]
         answer = answers[-1] if answers else sentence
         words = " and ".join(sorted(set(_WORD.findall(sentence.replace(answer, " ").lower())))[:3]) or "this"
@@ -297,7 +299,8 @@ def loop_reply(body: dict[str, Any]) -> str:
                      or [s.strip() for block in re.findall(r"<passage[^>]*>\n(.*?)\n</passage>", prompt, re.S)
                          for s in re.split(r"(?<=[.;])\s+", block) if len(s.split()) >= 4])
         best = max(sentences, key=lambda s: len(question & set(_WORD.findall(s.lower()))))
-        label = next((m.group(1) for m in re.finditer(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
+        blocks = re.finditer(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
+        label = next((m.group(1) for m in blocks
                       if best in " ".join(m.group(2).split())), "P1")
         quoted = schema.get("properties", {}).get("quotes", {}).get("maxItems") != 0
         return json.dumps({"quotes": [{"passage": label, "text": best}] if quoted else [], "answer": best})
@@ -340,7 +343,8 @@ def requested_schema(response_format: Any, structured: bool = True) -> dict[str,
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as error:
-        raise ValueError(f"response_format.json_schema.schema is not a valid JSON Schema: {error.message}") from None
+        raise ValueError("response_format.json_schema.schema is not a valid JSON Schema: "
+                         f"{error.message}") from None
     return schema
 
 

@@ -76,7 +76,8 @@ def write_audit_sheet(run_dir: Path, out: Path, sample: int | None = None, seed:
         writer.writerow({
             "probe_id": meta["probe_id"], "document": meta["document"],
             "question_type": meta.get("question_type", ""), "question": item["messages"][0]["content"],
-            "expert_answer": item["messages"][1]["content"], "intended_answer": meta.get("intended_answer", ""),
+            "expert_answer": item["messages"][1]["content"],
+            "intended_answer": meta.get("intended_answer", ""),
             "cited_passages": "\n\n".join(cited), "student_answer": meta.get("student_answer", ""),
             "correct": "", "note": "",
         })

@@ -75,6 +75,11 @@ class Round:
     feedback: str = ""
     reason: str = ""
     verdict_parsed_with: str = ""
+    intended_answer: str = ""  # the answer the questioner intended
+    question_type: str = ""
+    rejections: list[str] = field(default_factory=list)  # why the round was not accepted
+    roundtrip: str = ""  # why the expert's answer is not the intended one ("" when it is)
+    student_failure: float | None = None
     route: str = ""  # accepted | revise | exhausted | "" (not routed)
     calls: list[Call] = field(default_factory=list)
 
@@ -181,11 +186,9 @@ def read_checkpoints(file: Path) -> dict[str, dict[str, Any]]:
     """The latest state of every probe thread, read-only (a running campaign may hold the file)."""
     if not file.is_file():
         return {}
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from ..graph.state import ProbeState, RoundRecord
-    from ..retrieval import Passage
+    from ..graph.checkpointers import serializer
 
     states: dict[str, dict[str, Any]] = {}
     uri = file.resolve().as_uri()
@@ -195,8 +198,7 @@ def read_checkpoints(file: Path) -> dict[str, dict[str, Any]]:
         except sqlite3.Error:
             continue
         try:
-            saver = SqliteSaver(connection, serde=JsonPlusSerializer(
-                allowed_msgpack_modules=[ProbeState, RoundRecord, Passage]))
+            saver = SqliteSaver(connection, serde=serializer())
             saver.is_setup = True  # read-only: never create tables
             threads = [row[0] for row in connection.execute(
                 "SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = ''")]
@@ -285,6 +287,11 @@ def _round_from_record(record: dict[str, Any], passages: dict[str, PassageText])
         scorer=str(record.get("scorer", "")), critic_grounded=record.get("critic_grounded"),
         feedback=clip(record.get("feedback")), reason=clip(record.get("reason"), 1000),
         verdict_parsed_with=str(record.get("verdict_parsed_with", "")),
+        intended_answer=clip(record.get("intended_answer")),
+        question_type=str(record.get("question_type", "")),
+        rejections=list(record.get("rejections") or []),
+        roundtrip=str((record.get("roundtrip") or {}).get("reason", "")),
+        student_failure=record.get("student_failure"),
     )
 
 

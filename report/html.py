@@ -11,6 +11,7 @@ from typing import Any
 
 from ..retrieval.files import write_atomic
 from . import plots
+from .audit import find_scored_sheets
 from .data import OUTCOMES, ROLES, Probe, Round, RunData, load_run
 from .results import ResultFile
 
@@ -93,8 +94,8 @@ def _header(run: RunData) -> str:
 
 
 def _nav(run: RunData) -> str:
-    links = [("settings", "Settings"), ("funnel", "Funnel"), ("rounds", "Rounds"), ("cost", "Calls & tokens"),
-             ("coverage", "Coverage")]
+    links = [("settings", "Settings"), ("funnel", "Funnel"), ("quality", "Quality"), ("rounds", "Rounds"),
+             ("cost", "Calls & tokens"), ("coverage", "Coverage")]
     if any(r.kind == "evaluation" for r in run.results):
         links.append(("evaluation", "Evaluation"))
     if any(r.kind == "benchmark" for r in run.results):
@@ -187,6 +188,55 @@ def _funnel(run: RunData) -> str:
     return (f'<section id="funnel"><h2>Funnel</h2><div class="figures">{figures}</div><div class="row">'
             f'<div class="plotbox">{funnel}</div><div class="plotbox">{outcome_bar}'
             f'<p class="legend">{legend}</p></div></div>{error_list}</section>')
+
+
+def _quality(run: RunData) -> str:
+    """Is what was accepted right? The audited precision, why rounds were rejected, the round-trip
+    and grounding rates, the student's failure, question types, schema parse rates, diversity."""
+    quality = run.stats.get("quality") or {}
+    audits = find_scored_sheets(run.path)
+    cards = []
+    for audit in audits:
+        low, high = audit.interval
+        cards.append((f"audited precision ({audit.path.name}, {audit.marked} samples)",
+                      f"{audit.precision:.0%} <span class=\"muted\">[{low:.0%}, {high:.0%}]</span>"))
+    if not audits:
+        cards.append(("audited precision", '<span class="muted">no scored sheet: advqa audit RUN_DIR</span>'))
+    failure = quality.get("student_failure") or {}
+    for name, key in (("round trip agrees", "roundtrip_agreement_rate"), ("grounded fact by fact",
+                      "fact_grounding_rate"), ("student already right", "student_correct_rate")):
+        value = quality.get(key)
+        cards.append((name, "–" if value is None else f"{value:.0%}"))
+    cards.append(("student failure, accepted (mean)", _score(failure.get("mean"))))
+    figures = "".join(f'<div class="figure"><div class="big">{v}</div><div>{e(k)}</div></div>'
+                      for k, v in cards)
+    rejections = quality.get("rejections") or {}
+    rejected = _table(["why a round or question was turned down", "count"],
+                      [[e(k), _number(v)] for k, v in rejections.items()]) if rejections else \
+        '<p class="muted">nothing rejected</p>'
+    types = quality.get("question_types") or {}
+    kinds = sorted(set(types.get("asked", {})) | set(types.get("accepted", {})))
+    type_table = _table(["question type", "asked", "accepted"],
+                        [[e(k), _number(types.get("asked", {}).get(k, 0)),
+                          _number(types.get("accepted", {}).get(k, 0))] for k in kinds])
+    divergence = quality.get("divergence") or {}
+    bins = len(divergence.get("student_wrong") or []) or 10
+    histogram = _table(["divergence"] + [f"{i / bins:.1f}" for i in range(bins)],
+                       [[e(name)] + [_number(v) for v in divergence.get(key) or [0] * bins]
+                        for name, key in (("student wrong", "student_wrong"),
+                                          ("student right", "student_right"), ("accepted", "accepted"))])
+    parse = quality.get("schema_parse_rate") or {}
+    parse_table = _table(["role", "calls", "followed the schema", "held by"],
+                         [[e(role), _number(r["calls"]), f"{r['rate']:.0%}",
+                           e(", ".join(f"{k} {v}" for k, v in r["paths"].items()))]
+                          for role, r in parse.items()])
+    diversity = quality.get("diversity") or {}
+    diversity_text = " · ".join(f"{e(k.replace('_', ' '))} {_score(v)}" for k, v in diversity.items())
+    return (f'<section id="quality"><h2>Quality: is what was accepted right, and hard?</h2>'
+            f'<div class="figures">{figures}</div><div class="row"><div>{rejected}</div>'
+            f"<div>{type_table}<h5>Schema-held replies</h5>{parse_table}</div></div>"
+            f"<h5>Divergence of judged rounds (does it separate what the student got wrong?)</h5>{histogram}"
+            f'<p>Diversity of the accepted questions: {diversity_text or "–"}</p></section>')
 
 
 def _rounds(run: RunData) -> str:
@@ -414,6 +464,11 @@ def _critic(round_: Round, threshold: float) -> str:
     ]
     if round_.fabricated_citations:
         items.append(("fabricated citations", e(", ".join(round_.fabricated_citations))))
+    if round_.rejections:
+        items.append(("rejected because", f'<span class="warn">{e(", ".join(round_.rejections))}</span>'
+                      + (f" ({e(round_.roundtrip)})" if round_.roundtrip else "")))
+    if round_.student_failure is not None:
+        items.append(("student failure", _score(round_.student_failure)))
     if round_.reason:
         items.append(("reason", e(round_.reason)))
     items.append(("feedback", f'<span class="feedback">{e(round_.feedback) or "–"}</span>'))
@@ -463,7 +518,10 @@ def _round(round_: Round, threshold: float, ended: str = "") -> str:
         body = ('<p class="muted">No usable question this round (the questioner\'s replies are below).</p>'
                 if ended == "failed" else '<p class="muted">This round did not finish.</p>')
     else:
-        body = (f'<div class="question"><h5>Question</h5>{_text_block(round_.question)}</div>'
+        kind = f' <span class="muted">({e(round_.question_type)})</span>' if round_.question_type else ""
+        intended = (f'<p class="muted">intended answer: {e(round_.intended_answer)}</p>'
+                    if round_.intended_answer else "")
+        body = (f'<div class="question"><h5>Question{kind}</h5>{_text_block(round_.question)}{intended}</div>'
                 '<div class="answers">'
                 f'<div class="answer student"><h5>Student <span class="muted">(question only)</span></h5>'
                 f"{_text_block(round_.student_answer)}</div>"
@@ -544,7 +602,8 @@ def render_report(run: RunData) -> str:
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         '<link rel="icon" href="data:,">',
         f"<title>advqa report: {e(name)}</title><style>{_asset('report.css')}</style></head><body>",
-        _header(run), _nav(run), "<main>", _settings(run), _funnel(run), _rounds(run), _cost(run),
+        _header(run), _nav(run), "<main>", _settings(run), _funnel(run), _quality(run), _rounds(run),
+        _cost(run),
         _coverage(run), _results(run), _trajectories(run), "</main>",
         f'<footer>advqa · {len(run.probes)} probes · data: {e(run.path.resolve())}/'
         "{config.toml, stats.json, traces.jsonl, checkpoints.sqlite}</footer>",

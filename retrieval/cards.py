@@ -15,10 +15,12 @@ _TITLE_WORDS = re.compile(
     r"\b(agreement|contract|licen[cs]e|lease|deed|memorandum|understanding|terms|amendment|"
     r"addendum|covenant|undertaking|plan|policy)\b", re.I)
 # "Acme Ltd., a company incorporated in ... ("Supplier")." - a party paragraph names the party first.
-_PARTY_PARAGRAPH = re.compile(r"^\s*([^,\n(]{3,120}?),\s+(?:a|an|of|the)\b[^\n]*\(\s*(?:the\s+)?[\"“][^\"”]+[\"”]\s*\)",
+_PARTY_PARAGRAPH = re.compile(r"^\s*([^,\n(]{3,120}?),\s+(?:a|an|of|the)\b[^\n]*"
+                              r"\(\s*(?:the\s+)?[\"“][^\"”]+[\"”]\s*\)",
                               re.I | re.M)
 # "... between Acme Ltd. ("Acme") and Beta Inc. ("Beta")", "by and between X, a ..., and Y, a ..."
-_BETWEEN = re.compile(r"\bbetween\s+(.{3,160}?)\s+(?:\(|,|and\b)(.{0,400}?)\band\s+(.{3,160}?)\s*(?:\(|,|\.|$)",
+_BETWEEN = re.compile(r"\bbetween\s+(.{3,160}?)\s+(?:\(|,|and\b)(.{0,400}?)\band\s+(.{3,160}?)"
+                      r"\s*(?:\(|,|\.|$)",
                       re.I | re.S)
 _NOT_A_PARTY = re.compile(r"^(the\s+)?(following|parties|undersigned)\b", re.I)
 

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cards import METADATA_FILE
 from .decoding import SNIFF_BYTES, BinaryContent, binary_reason, decode_text
 from .errors import RetrievalError
 
@@ -94,8 +95,8 @@ def find_document_files(root: Path) -> tuple[list[Path], list[FileNote]]:
                 notes.append(FileNote(str(path), problem))
             if problem:
                 continue
-        if not path.is_file():
-            continue
+        if not path.is_file() or (path.name == METADATA_FILE and path.parent == root):
+            continue  # the documents' metadata (retrieval/cards.py) is read, not indexed
         if not supported:
             unsupported[path.suffix.lower() or "(no extension)"] += 1
             continue

@@ -121,13 +121,85 @@ SUBJECTS = ["notice period", "fee", "liability cap", "survival", "maintenance", 
             "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
 
 
-def counting_campaign_models(*critic_replies: str) -> dict[str, CountingChat]:
-    """Counting models for the four roles: questions over SUBJECTS, a generic student, an expert
-    whose claim-less citation stands as grounded, and a critic replying `critic_replies` in turn."""
+def counting_campaign_models(*critic_replies: str) -> dict[str, Any]:
+    """Counting models for the four roles: a questioner and an expert that read their prompts
+    (reading_questioner, reading_expert: every probe's question comes from its seed passage and
+    the expert answers it from the passages, grounded and as intended), a generic student, and a
+    critic replying `critic_replies` (JSON, see critic_json) in turn."""
     return {
-        "questioner": counting(*[f"Question: Under this agreement, what rule governs the {s}?"
-                                 for s in SUBJECTS]),
+        "questioner": ReadingChat(reply=reading_questioner),
         "student": counting("It depends on general law."),
-        "expert": counting("Yes, it does [P1]."),
+        "expert": ReadingChat(reply=reading_expert),
         "critic": counting(*critic_replies),
     }
+
+
+# Prompt-reading fake models (imported here, below the fixtures they serve).
+import re  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from langchain_core.language_models.chat_models import SimpleChatModel  # noqa: E402
+from langchain_core.messages import BaseMessage  # noqa: E402
+
+
+class ReadingChat(SimpleChatModel):
+    """A fake chat model whose reply is a function of its prompt (unlike a scripted list, it can
+    answer whichever seed passage the prompt shows), counting the calls that reach it. `name`
+    tells reply functions apart in the reply cache's model identity."""
+
+    reply: Callable[[str], str]
+    name: str = ""
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "reading-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"reply": self.name or getattr(self.reply, "__qualname__", type(self.reply).__name__)}
+
+    def _call(self, messages: list[BaseMessage], stop: list[str] | None = None,
+              run_manager: Any = None, **kwargs: Any) -> str:
+        self.calls += 1
+        return self.reply(str(messages[-1].content))
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+_DULL = frozenset("that this with from each under shall will which their there where".split())
+
+
+def reading_questioner(prompt: str, opening: str = "What does the contract say about") -> str:
+    """The questioner's reply to its prompt: a question about the prompt's sentence (`Sentence:
+    "..."`, its last) naming up to four of its words outside the answer, and the answer the
+    prompt gives (`Answer: "..."`), in its schema."""
+    sentence = re.findall(r'^Sentence: "(.*)"$', prompt, re.M)[-1]
+    answer = re.findall(r'^Answer: "(.*)"$', prompt, re.M)[-1]
+    kind = (re.findall(r"\((\w+) question\)", prompt) or ["lookup"])[-1]
+    words: list[str] = []
+    for word in _WORD.findall(sentence.replace(answer, " ")):
+        word = word.strip("'").lower()
+        if word not in _DULL and word not in words:
+            words.append(word)
+    words = words[:4]
+    named = " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+    return question_json(f"{opening} {named}?", answer, kind)
+
+
+def reading_expert(prompt: str, cite: bool = False) -> str:
+    """The expert's reply to its prompt: the passage sentence sharing most words with the question,
+    quoted (its first words) with its passage's label, as the answer; with `cite`, the answer also
+    cites the label inline ("... [P1].")."""
+    question = {w.lower() for w in _WORD.findall(re.findall(r"^Question: (.*)$", prompt, re.M)[-1])}
+    sentences = [(label, sentence.strip())
+                 for label, text in re.findall(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
+                 for sentence in re.split(r"(?<=[.;!?])\s+|\n+", text) if len(sentence.split()) >= 4]
+    label, best = max(sentences, key=lambda s: len(question & {w.lower() for w in _WORD.findall(s[1])}))
+    quote = ""
+    for word in best.split():  # its first words, well within the schema's bound on a quote
+        if len(quote) + len(word) > 80:
+            break
+        quote = f"{quote} {word}".strip()
+    quote = quote.rstrip(".,;")
+    answer = f"{best.rstrip('.')} [{label}]." if cite else best
+    return expert_json(answer, (label, quote))

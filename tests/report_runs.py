@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+from functools import partial
 from pathlib import Path
 
 import tomli_w
-from conftest import scripted
+from conftest import ReadingChat, critic_json, reading_expert, reading_questioner, scripted
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
@@ -17,8 +18,8 @@ from advqa.graph import ProbeSettings, ProbeState, RoundRecord
 from advqa.graph.campaign import CampaignSettings, run_campaign
 from advqa.retrieval import Passage
 
-CRITIC_HIGH = "Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart"
-CRITIC_LOW = "Divergence: 0.1\nGrounded: yes\nFeedback: ask about the exception\nReason: close"
+CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")
+CRITIC_LOW = critic_json(0.1, feedback="ask about the exception", reason="close")
 HOSTILE = {
     "question": "<script>window.__pwned = 1</script> Is the fee payable?",
     "answer": '<img src="x" onerror="window.__pwned = 2"> It is [P1].',
@@ -32,24 +33,34 @@ WORDS = ("the lessee lessor shall pay a fee equal to three monthly instalments o
          "euros advance client supplier warranty audit records insurance coverage").split()
 
 
+QUESTION_OPENING = "What does the contract say about"
+
+
 def scripted_models(*, accept: bool = True) -> dict:
-    """Fresh scripted models; with concurrency 1 every reply is fixed. accept=False: nothing passes."""
-    subjects = ["notice period", "fee", "liability cap", "survival", "maintenance", "invoice",
-                "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
+    """Fresh models; with concurrency 1 every reply is fixed. The questioner and the expert read
+    their prompts (conftest.reading_questioner, reading_expert: questions from each seed passage,
+    answered from the passages with an inline [P..] citation); the critic judges low, low, high in
+    turn. accept=False: it always judges low, and nothing passes."""
     return {
-        "questioner": scripted(*[f"Question: Under the lease or the services terms, what rule governs "
-                                 f"the {s} for the Lessee or the Client within twelve months?"
-                                 for s in subjects]),
+        "questioner": ReadingChat(reply=partial(reading_questioner, opening=QUESTION_OPENING),
+                                  name="reading_questioner"),
         "student": scripted("It depends on general law."),
-        "expert": scripted("The Lessee pays a fee of three monthly instalments, and liability is capped at "
-                           "the fees paid in the twelve months before the claim [P1]."),
-        "critic": scripted(*((CRITIC_HIGH, CRITIC_LOW, CRITIC_LOW) if accept else (CRITIC_LOW,))),
+        "expert": ReadingChat(reply=partial(reading_expert, cite=True), name="reading_expert(cite)"),
+        "critic": scripted(*((CRITIC_LOW, CRITIC_LOW, CRITIC_HIGH) if accept else (CRITIC_LOW,))),
     }
 
 
+# The passages the scripted runs start from: each has a sentence to ask about (an evenly spread
+# plan would pick the lease's maintenance passage, where the questioner finds nothing to ask).
+SEED_FOCUS = ("When does the lease start and how long does it run?\n"
+              "What does the Lessee pay to end the lease early?")
+DOCUMENT_NAMES = {"lease.md": "the Equipment Lease", "services.md": "the Services Agreement"}
+
+
 def scripted_run(index, run_dir: Path, *, accept: bool = True, seeds: int = 4, max_rounds: int = 2) -> dict:
-    """A real campaign over `index` with scripted models; returns its stats."""
-    settings = CampaignSettings(seeds=seeds, concurrency=1, dedup_threshold=0.999,
+    """A real campaign over `index` with scripted models; returns its stats. With the default four
+    seeds (and accept=True): two probes accepted in round 1, two exhausted after two rounds."""
+    settings = CampaignSettings(seeds=seeds, concurrency=1, dedup_threshold=0.999, seed_focus=SEED_FOCUS,
                                 probe=ProbeSettings(scorer="judge", max_rounds=max_rounds))
     return run_campaign(index, run_dir, models=scripted_models(accept=accept), settings=settings)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import counting, counting_campaign_models
+from conftest import counting, counting_campaign_models, critic_json
 
 from advqa.agents import ResponseCache, read_traces
 from advqa.graph import ProbeSettings
@@ -13,7 +13,8 @@ from advqa.graph.campaign import CampaignSettings, run_campaign
 from advqa.graph.stats import account_model_calls, price_for
 
 PRICES = {"openai:gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6},
-          "CountingChat": {"input_per_million": 2.0, "output_per_million": 8.0}}
+          "CountingChat": {"input_per_million": 2.0, "output_per_million": 8.0},
+          "ReadingChat": {"input_per_million": 2.0, "output_per_million": 8.0}}
 
 
 def event(role, model, tokens_in, tokens_out, seconds=1.0, **extra):
@@ -49,13 +50,13 @@ def test_a_price_matches_the_label_or_the_bare_name():
 
 
 def models():
-    return counting_campaign_models("Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart",
-                                    "Divergence: 0.1\nGrounded: yes\nFeedback: sharpen\nReason: close")
+    return counting_campaign_models(critic_json(0.9, feedback="fine", reason="far apart"),
+                                    critic_json(0.1, feedback="sharpen", reason="close"))
 
 
 def test_stats_match_the_traces(small_index, tmp_path):
-    # One probe at a time: the scripted questioner's replies then reach the same probes in both
-    # runs, so which calls the cache answers does not depend on thread timing.
+    # One probe at a time: the scripted critic's replies then reach the same rounds in both runs,
+    # so which calls the cache answers does not depend on thread timing.
     settings = CampaignSettings(seeds=4, concurrency=1, dedup_threshold=0.999,
                                 probe=ProbeSettings(scorer="judge", max_rounds=2))
     with ResponseCache(tmp_path / "cache.sqlite") as cache:

@@ -7,15 +7,15 @@ import sys
 import threading
 
 import pytest
-from conftest import counting, counting_campaign_models
+from conftest import counting, counting_campaign_models, critic_json
 
 from advqa.agents import CallContext, ListTracer, ResponseCache, invoke_model, load_prompts, read_traces
 from advqa.config import ConfigError, resolve_cache
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, run_campaign
 
-CRITIC_HIGH = "Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart"
-CRITIC_LOW = "Divergence: 0.1\nGrounded: yes\nFeedback: ask about the exception\nReason: close"
+CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")
+CRITIC_LOW = critic_json(0.1, feedback="ask about the exception", reason="close")
 
 
 def test_the_same_call_twice_reaches_the_model_once(tmp_path):

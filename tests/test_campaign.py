@@ -5,26 +5,32 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import scripted
+from conftest import (
+    ReadingChat,
+    critic_json,
+    expert_json,
+    question_json,
+    reading_expert,
+    reading_questioner,
+    scripted,
+)
 
 from advqa.agents import read_traces
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
 
-CRITIC_HIGH = "Divergence: 0.9\nGrounded: yes\nFeedback: fine\nReason: far apart"
-CRITIC_LOW = "Divergence: 0.1\nGrounded: yes\nFeedback: ask about the exception\nReason: close"
+CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")
+CRITIC_LOW = critic_json(0.1, feedback="ask about the exception", reason="close")
 
 
 def models():
-    """Fresh scripted models; with concurrency 1 the call order, hence every reply, is fixed."""
-    subjects = ["notice period", "fee", "liability cap", "survival", "maintenance", "invoice",
-                "term", "breach", "repairs", "indemnity", "quarter", "confidentiality"]
+    """Fresh models: a questioner and an expert that read their prompts (so every seed passage gets
+    a question from it, answered grounded and as intended), a generic student and a scripted
+    critic; with concurrency 1 the call order, hence every reply, is fixed."""
     return {
-        "questioner": scripted(*[f"Question: Under this agreement, what rule governs the {s}?"
-                                 for s in subjects]),
+        "questioner": ReadingChat(reply=reading_questioner),
         "student": scripted("It depends on general law."),
-        # A cited answer with no specific word of its own: nothing to check, the citation stands.
-        "expert": scripted("Yes, it does [P1]."),
+        "expert": ReadingChat(reply=reading_expert),
         "critic": scripted(CRITIC_HIGH, CRITIC_LOW, CRITIC_LOW),
     }
 
@@ -105,21 +111,31 @@ def test_resume_after_interrupt_between_probes(small_index, tmp_path):
 
 
 def test_near_duplicate_questions_are_dropped(small_index, tmp_path):
+    # Questions name their contract, so the same words asked of two contracts are two questions;
+    # and the questioner turns down an exact repeat within a document. Near-duplicates are two
+    # wordings of one question about one document: here two seeds of the lease (the passages
+    # closest to the focus query) that both state the lease's term.
+    wordings = ("How long does the lease run from 1 March 2025?",
+                "How long does the lease run from March 2025?")
     same = {
-        "questioner": scripted("Question: Under this agreement, what fee is payable on termination?"),
+        "questioner": scripted(*[question_json(q, "thirty-six months") for q in wordings]),
         "student": scripted("Thirty days."),
-        "expert": scripted("Yes, it does [P1]."),
+        "expert": scripted(expert_json("The lease runs for thirty-six months.",
+                                       ("P1", "runs for thirty-six months"))),
         "critic": scripted(CRITIC_HIGH),
     }
-    # One repeated question: the questioner rejects repeats within a document, so the
-    # duplicates that reach the end come from different documents.
     stats = run_campaign(small_index, tmp_path, models=same,
-                         settings=CampaignSettings(seeds=2, concurrency=1,
+                         settings=CampaignSettings(seeds=3, concurrency=1,
+                                                   seed_focus="How long does the lease run from March 2025?",
                                                    probe=ProbeSettings(scorer="judge")))
+    kept, dropped = lines(tmp_path / "dataset.jsonl"), lines(tmp_path / "duplicates.jsonl")
     assert stats["accepted_before_dedup"] == 2
     assert stats["accepted"] == 1
     assert stats["duplicates_dropped"] == 1
-    assert len(lines(tmp_path / "duplicates.jsonl")) == 1
+    assert len(dropped) == 1
+    assert kept[0]["meta"]["document"] == dropped[0]["meta"]["document"] == "lease.md"
+    assert kept[0]["meta"]["probe_id"] != dropped[0]["meta"]["probe_id"]
+    assert kept[0]["messages"][0]["content"] != dropped[0]["messages"][0]["content"]
 
 
 def test_plan_with_focus_seeds_the_passages_closest_to_the_queries(small_index):

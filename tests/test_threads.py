@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import counting_campaign_models
+from conftest import counting_campaign_models, critic_json
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from advqa.graph import ProbeSettings
@@ -59,7 +59,7 @@ def test_a_campaign_runs_its_probes_with_the_setting_and_restores_it(small_index
     if torch.get_num_threads() < 2:
         pytest.skip("needs torch with at least two threads to tell the setting apart")
     before = torch.get_num_threads()
-    models = counting_campaign_models("Divergence: 0.9\nGrounded: yes\nFeedback: f\nReason: r")
+    models = counting_campaign_models(critic_json(0.9, feedback="f", reason="r"))
     models["student"] = ThreadsSeen(responses=["It depends on general law."])
     SEEN.clear()
     settings = CampaignSettings(seeds=2, concurrency=2, torch_threads=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from report_runs import scripted_run, synthetic_run
+from report_runs import QUESTION_OPENING, scripted_run, synthetic_run
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -33,7 +33,7 @@ def test_trace_shows_each_round(run):
     assert shown == stats["probes"]
     assert text.count("Round 1") == stats["probes"]
     for expected in ("Student (question only)", "Expert (from the passages)", "It depends on general law.",
-                     "twelve months before the claim [P1]", "Under the lease or the services terms",
+                     "twelve months before the claim [P", f"In the Services Agreement: {QUESTION_OPENING}",
                      "feedback", "ask about the exception", "→ accepted", "→ revise", "→ exhausted",
                      "cited", "P1 "):
         assert expected in text, expected
