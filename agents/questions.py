@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from .facts import extract_facts, fact_mentions, missing_facts
+from .schemas import MAX_ANSWER_CHARS
 
 MIN_WORDS = 4
 MAX_WORDS = 60
@@ -145,7 +146,8 @@ def question_focuses(passage: str, probe_id: str = "") -> list[Focus]:
     by_sentence: list[list[Focus]] = []
     for sentence in _sentences(passage):
         spans = fact_spans(sentence) + clause_spans(sentence) or object_spans(sentence)
-        focuses = [Focus(sentence, answer, kind, _terms(sentence, answer)) for kind, answer in spans]
+        focuses = [Focus(sentence, answer, kind, _terms(sentence, answer)) for kind, answer in spans
+                   if len(answer) <= MAX_ANSWER_CHARS]  # the questioner's schema holds no longer one
         if focuses:
             by_sentence.append(focuses)
     by_sentence.sort(key=lambda f: hashlib.sha256((probe_id + f[0].sentence).encode()).hexdigest())

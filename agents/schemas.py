@@ -30,6 +30,7 @@ TYPE_OPENINGS = {
 # answer replaced by a question phrase, and the expert answers with passage sentences, both held
 # by the schema), "free" (the models write them), or "auto" (extractive for the bundled models).
 FORMS = ("auto", "extractive", "free")
+MAX_ANSWER_CHARS = 160  # an intended answer: one span of a sentence
 
 
 class QuestionReply(BaseModel):
@@ -39,7 +40,7 @@ class QuestionReply(BaseModel):
     type: QuestionType = Field(description="the kind of question")
     question: str = Field(pattern=QUESTION_PATTERN, max_length=240,
                           description="one self-contained question")
-    answer: str = Field(min_length=1, max_length=160,
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS,
                         description="the answer the clause gives, in its own words")
 
 

@@ -15,6 +15,7 @@ import tomli_w
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from ..agents import JsonlTracer, PromptSet, ResponseCache, load_prompts
+from ..agents.questions import strip_document
 from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
@@ -288,7 +289,9 @@ def _append_sample(dataset: SharedDataset, values: dict[str, Any]) -> None:
 
 
 def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list[dict]:
-    """Drop accepted questions closer than `threshold` (cosine) to an earlier one.
+    """Drop accepted questions closer than `threshold` (cosine) to an earlier one about the same
+    document. Questions are compared without their "In the <contract>: " opening, which would make
+    any two about one contract look alike; questions about different contracts teach different facts.
 
     Works over dataset.jsonl and earlier duplicates together, in seed order, so running it
     again gives the same split. Dropped samples go to duplicates.jsonl. Call it under the
@@ -299,14 +302,16 @@ def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list
         return []
     rank = {probe_id: i for i, probe_id in enumerate(order)}
     samples.sort(key=lambda s: (rank.get(s["meta"]["probe_id"], len(rank)), s["meta"]["probe_id"]))
-    vectors = embedder.encode([s["messages"][0]["content"] for s in samples])
-    kept, dropped, kept_vectors = [], [], []
+    vectors = embedder.encode([strip_document(s["messages"][0]["content"]) for s in samples])
+    kept, dropped = [], []
+    kept_vectors: dict[str, list[np.ndarray]] = {}
     for sample, vector in zip(samples, vectors):
-        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+        earlier = kept_vectors.setdefault(sample["meta"].get("document", ""), [])
+        if earlier and float(np.max(np.stack(earlier) @ vector)) >= threshold:
             dropped.append(sample)
         else:
             kept.append(sample)
-            kept_vectors.append(vector)
+            earlier.append(vector)
     _write_jsonl(run / DATASET, kept)
     if dropped or (run / DUPLICATES).exists():
         _write_jsonl(run / DUPLICATES, dropped)

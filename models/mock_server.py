@@ -232,8 +232,9 @@ def _handler_for(server: MockOpenAIServer) -> type[BaseHTTPRequestHandler]:
                                {"Retry-After": str(after)} if fault == "429" else None)
                     return
                 answer = server._answer(body, blank=fault == "blank")
-                content = answer["choices"][0]["message"]["content"]
-                problem = off_schema(content, schema) if fault != "blank" else None
+                choices = answer.get("choices")  # a subclass may answer an error object instead
+                problem = (off_schema(choices[0]["message"]["content"], schema)
+                           if choices and fault != "blank" else None)
                 if problem:
                     request.status = 500
                     self._send(500, _error(f"mock reply does not follow the requested schema: {problem}",
@@ -290,11 +291,18 @@ def loop_reply(body: dict[str, Any]) -> str:
                    or re.findall(r'Answer: "(.*)"', prompt))
         kind = (schema.get("properties", {}).get("type", {}).get("enum") or ["lookup"])[0]
         answer = answers[-1] if answers else sentence
-        words = " and ".join(sorted(set(_WORD.findall(sentence.replace(answer, " ").lower())))[:3]) or "this"
-        return json.dumps({"answer": answer, "question": f"What does the contract provide about {words}?",
-                           "type": kind})
+        # Every word of the sentence outside the answer, so that the question fits one sentence only.
+        words = " and ".join(dict.fromkeys(_WORD.findall(sentence.replace(answer, " ").lower()))) or "this"
+        words = words[:160].rsplit(" and ", 1)[0] if len(words) > 160 else words
+        pattern = schema.get("properties", {}).get("question", {}).get("pattern", "")
+        opening = re.match(r"\^\(\?:([^|)]+)", pattern)  # the first opening its question type allows
+        opening = opening.group(1) if opening else "What"
+        question = f"{opening} does the contract provide about {words}?"
+        return json.dumps({"answer": answer, "question": question, "type": kind})
     if role == "expert":
-        question = set(_WORD.findall(re.findall(r"Question: (.*)", prompt)[-1].lower()))
+        # The question's words, not its contract's title.
+        asked = re.sub(r"^In the [^:?]{3,300}:\s*", "", re.findall(r"Question: (.*)", prompt)[-1])
+        question = set(_WORD.findall(asked.lower()))
         sentences = (schema.get("properties", {}).get("answer", {}).get("enum")
                      or [s.strip() for block in re.findall(r"<passage[^>]*>\n(.*?)\n</passage>", prompt, re.S)
                          for s in re.split(r"(?<=[.;])\s+", block) if len(s.split()) >= 4])
@@ -303,12 +311,23 @@ def loop_reply(body: dict[str, Any]) -> str:
         label = next((m.group(1) for m in blocks
                       if best in " ".join(m.group(2).split())), "P1")
         quoted = schema.get("properties", {}).get("quotes", {}).get("maxItems") != 0
-        return json.dumps({"quotes": [{"passage": label, "text": best}] if quoted else [], "answer": best})
+        quote, answer = (_clip(best, limit) for limit in (100, spec_limit(schema, "answer")))
+        return json.dumps({"quotes": [{"passage": label, "text": quote}] if quoted else [], "answer": answer})
     if role == "critic":
         return json.dumps({"divergence": 0.9, "grounded": True, "consistent": True,
                            "feedback": "the student ignored the clause's terms; ask about them",
                            "reason": "answer A is generic"})
     return STUDENT_REPLY
+
+
+def spec_limit(schema: dict[str, Any], name: str) -> int:
+    """The maxLength of a string property of a schema (a large number when it has none)."""
+    return schema.get("properties", {}).get(name, {}).get("maxLength", 10**6)
+
+
+def _clip(text: str, limit: int) -> str:
+    """The text within `limit` characters, cut at a word."""
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0]
 
 
 _ROLE_MARKERS = (("questioner", "You write exam questions"), ("expert", "Answer the question using only"),

@@ -295,9 +295,18 @@ def _round_from_record(record: dict[str, Any], passages: dict[str, PassageText])
     )
 
 
-def _last_output(calls: list[dict[str, Any]], role: str) -> str:
+def _last_output(calls: list[dict[str, Any]], role: str, field: str = "") -> str:
+    """The last reply of `role`; with `field`, that field of a structured (JSON) reply."""
     outputs = [c.get("output", "") for c in calls if c.get("role") == role and "error" not in c]
-    return outputs[-1] if outputs else ""
+    if not outputs:
+        return ""
+    if not field:
+        return outputs[-1]
+    try:
+        value = json.loads(outputs[-1])
+    except (TypeError, ValueError):
+        return outputs[-1]
+    return str(value.get(field, "")) if isinstance(value, dict) else outputs[-1]
 
 
 def _round_from_traces(traces: _Traces, probe: str, number: int,
@@ -315,7 +324,8 @@ def _round_from_traces(traces: _Traces, probe: str, number: int,
             passages[passage_id] = PassageText(passage_id, document_of(passage_id), clip(texts[label]))
     round_ = Round(number=number, question=clip(question),
                    student_answer=clip(_last_output(calls, "student")),
-                   expert_answer=clip(_last_output(calls, "expert")))
+                   expert_answer=clip(_last_output(calls, "expert", "answer")),
+                   intended_answer=clip(_last_output(calls, "questioner", "answer")))
     if judgement:
         event = judgement[-1]
         cited = set(event.get("grounding_passages") or [])
@@ -331,6 +341,10 @@ def _round_from_traces(traces: _Traces, probe: str, number: int,
         round_.verdict_parsed_with = str(event.get("verdict_parsed_with", ""))
         round_.feedback = clip(str(event.get("feedback", "")))
         round_.reason = clip(str(event.get("reason", "")), 1000)
+        round_.question_type = str(event.get("question_type", ""))
+        round_.rejections = list(event.get("rejections") or [])
+        round_.roundtrip = str(event.get("roundtrip", ""))
+        round_.student_failure = event.get("student_failure")
     else:
         round_.passages = [PassageRef(label, pid, document_of(pid), False) for label, pid in labelled]
     return round_

@@ -9,7 +9,15 @@ from functools import partial
 from pathlib import Path
 
 import tomli_w
-from conftest import ReadingChat, critic_json, reading_expert, reading_questioner, scripted
+from conftest import (
+    ReadingChat,
+    critic_json,
+    expert_json,
+    question_json,
+    reading_expert,
+    reading_questioner,
+    scripted,
+)
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
@@ -160,30 +168,45 @@ def synthetic_run(run: Path, *, probes: int = 300, rounds: int = 3, k: int = 4, 
             if kind in ("accepted", "duplicate") and last:
                 divergence = round(rng.uniform(0.5, 0.95), 4)
             grounded = kind in ("accepted", "duplicate") and last or rng.random() < 0.5
+            # As the probe loop judges: an ungrounded round is not shown to the critic; a grounded
+            # one is, and the student's failure is measured by sampling it three more times.
+            rejections = ([] if kind in ("accepted", "duplicate") and last else
+                          ["below_threshold"] if grounded else ["fact_not_in_passage"])
             record = RoundRecord(
                 number=number, question=question, student_answer=student, expert_answer=expert,
                 passages=passages, grounded=grounded,
-                grounding_method="citation" if grounded else "unsupported",
+                grounding_method="facts" if grounded else "fact_not_in_passage",
                 grounding_passages=[seed_chunk.id] if grounded else [],
                 grounding_score=1.0 if grounded else 0.4,
-                fabricated_citations=[], scores={"judge": divergence, "embedding": 0.3, "verdict": None,
-                                                 "facts": 0.5},
-                divergence=divergence, scorer="combined(embedding+facts+judge)", critic_grounded=True,
-                feedback=feedback, reason=_words(rng, 12), verdict_parsed_with="labels")
+                fabricated_citations=[], scores={"judge": divergence if grounded else None, "embedding": 0.3,
+                                                 "verdict": None, "facts": 0.5,
+                                                 "failure": 1.0 if grounded else None},
+                divergence=divergence, scorer="combined(embedding+facts+judge)",
+                critic_grounded=True if grounded else None, feedback=feedback if rejections else "",
+                reason=_words(rng, 12) if grounded else "",
+                verdict_parsed_with="schema" if grounded else "skipped", intended_answer=_words(rng, 6),
+                question_type="lookup", rejections=rejections, student_failure=1.0 if grounded else None,
+                failure_method="samples" if grounded else "")
             records.append(record)
+            reply = question_json(question, record.intended_answer)
             if number % 2 == 0:
-                call(probe_id, number, "questioner", _words(rng, 20), attempt=1)  # rejected: no "?"
-                call(probe_id, number, "questioner", question, attempt=2)
+                call(probe_id, number, "questioner", _words(rng, 20), attempt=1)  # rejected: not JSON
+                call(probe_id, number, "questioner", reply, attempt=2)
+                events.append({"kind": "question_rejected", "probe": probe_id, "round": number,
+                               "role": "questioner", "reasons": ["question_unparsed"]})
             else:
-                call(probe_id, number, "questioner", question)
+                call(probe_id, number, "questioner", reply)
             call(probe_id, number, "student", student)
-            call(probe_id, number, "expert", expert)
-            call(probe_id, number, "critic", f"Divergence: {divergence}\nGrounded: yes\nFeedback: {feedback}")
+            call(probe_id, number, "expert", expert_json(expert, ("P1", _words(rng, 8))))
+            if grounded:
+                call(probe_id, number, "critic", critic_json(divergence, feedback=feedback))
+                for attempt in (2, 3, 4):
+                    call(probe_id, number, "student", _words(rng, 120) + ".", attempt=attempt)
             labels = {f"P{j + 1}": p.id for j, p in enumerate(passages)}
             events.append({"kind": "retrieval", "probe": probe_id, "round": number, "role": "expert",
                            "query": question, "passages": labels})
             events.append({"kind": "judgement", "probe": probe_id, "round": number, "role": "critic",
-                           "divergence": divergence, "grounded": grounded})
+                           "divergence": divergence, "grounded": grounded, "rejections": rejections})
             route = ("accepted" if kind in ("accepted", "duplicate") and last else
                      "exhausted" if kind == "exhausted" and last else "revise")
             if kind not in ("failed", "error") or not last:
@@ -202,11 +225,17 @@ def synthetic_run(run: Path, *, probes: int = 300, rounds: int = 3, k: int = 4, 
             final["best_round"] = max(records, key=lambda r: (r.grounded, r.divergence)).number
         elif kind == "failed":
             number = judged_rounds + 1
-            reason = "questioner produced no usable question (attempt 1: no question mark in the reply)"
+            reason = ("questioner produced no usable question (attempt 1: question_unparsed; "
+                      "attempt 2: question_unparsed; attempt 3: question_off_passage)")
             if hostile:
                 reason += " " + HOSTILE["question"]
-            for attempt in (1, 2, 3):
+            for attempt in (1, 2):
                 call(probe_id, number, "questioner", _words(rng, 18), attempt=attempt)
+            off_passage = question_json(_words(rng, 18) + "?", _words(rng, 4))
+            call(probe_id, number, "questioner", off_passage, attempt=3)
+            events.append({"kind": "question_rejected", "probe": probe_id, "round": number,
+                           "role": "questioner",
+                           "reasons": ["question_unparsed", "question_unparsed", "question_off_passage"]})
             events.append({"kind": "probe_failed", "probe": probe_id, "round": number, "role": "questioner",
                            "reason": reason})
             final.update(round=number, failure=reason)

@@ -36,7 +36,7 @@ import pytest
 
 from advqa.agents import PROMPTS_DIR
 from advqa.examples import EXAMPLES_DIR
-from advqa.models.mock_server import MockOpenAIServer
+from advqa.models.mock_server import MockOpenAIServer, loop_reply
 from advqa.retrieval import RetrievalError, load_index
 
 if sys.version_info >= (3, 11):
@@ -59,33 +59,30 @@ CORPUS_CHARS = 5000
 # Every reply is a function of the seed passage and the round only (never of timing or of what
 # other probes did), so every run of the campaign accepts the same probes with the same questions.
 
-WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]*")
-PHRASES = ("What exactly does the clause that begins with",
-           "Under which condition does the clause that begins with")
-DUPLICATE = ("Considering the whole agreement, including its definitions, schedules, notices, termination "
-             "rights, remedies, liability limits and governing law, what shall each party do under the "
-             "clause (item {item})?")
+WORD = re.compile(r"[A-Za-z][A-Za-z'-]{3,}")
+PHRASES = ("does the agreement provide on", "condition does the agreement set on")
+# Its long tail is of words the grounding check takes as generic ("clause", "parties", ...).
+DUPLICATE = ("{opening} does the agreement provide on {words} under each clause, section, term and "
+             "provision of the agreements between the parties (question {item})?")
 
 
 def _tag(key: str) -> int:
     return zlib.crc32(key.encode("utf-8"))
 
 
-def question_for(passage: str, round_index: int) -> str:
-    words = WORD.findall(passage)
-    key = " ".join(words[:8])
-    tag = _tag(key)
-    if tag % 10 >= 7 and "shall" in words:  # near-duplicates of each other: dedup keeps the first
-        return DUPLICATE.format(item=tag % 997)  # "shall": a word of the passage, as questions need
-    return f'{PHRASES[round_index]} "{key}" require?'  # the same question again would be refused
+def question_for(sentence: str, answer: str, opening: str, round_index: int) -> str:
+    words = list(dict.fromkeys(w.lower() for w in WORD.findall(sentence.replace(answer, " "))))[:8]
+    tag = _tag(" ".join(words))
+    if tag % 10 >= 6:  # near-duplicates of each other: dedup keeps the first
+        return DUPLICATE.format(opening=opening, words=" and ".join(words[:2]), item=tag % 997)
+    return f"{opening} {PHRASES[round_index]} {' and '.join(words)}?"  # round 2 asks anew
 
 
 def divergence_for(question: str) -> float:
-    if question.startswith("Considering the whole agreement"):
+    if "provision of the agreements between the parties" in question:
         return 0.9
-    round_index = 1 if question.startswith(PHRASES[1]) else 0
-    quoted = question.split('"')[1] if question.count('"') >= 2 else question
-    kind = _tag(quoted) % 10
+    round_index = 1 if PHRASES[1] in question else 0
+    kind = _tag(question.split(PHRASES[round_index], 1)[-1]) % 10
     if kind < 4:
         return 0.9  # accepted at round 1
     if kind < 7:
@@ -94,22 +91,25 @@ def divergence_for(question: str) -> float:
 
 
 def reply(body: dict) -> str:
+    """The mock server's loop replies, with questions and divergences that vary by seed and round."""
     prompt = body["messages"][-1]["content"]
     time.sleep(0.01 * (_tag(prompt[-200:]) % 3))  # 0.02-0.04 s per call with the server's latency
-    if "Reply with exactly these four lines" in prompt:  # the critic
+    spec = (body.get("response_format") or {}).get("json_schema") or {}
+    if spec.get("name") == "expert":  # it reads past a near-duplicate's generic tail
+        tail = re.compile(r" under each clause, .*? \(question \d+\)")
+        body = {**body, "messages": [{**m, "content": tail.sub("", m["content"])} for m in body["messages"]]}
+    answer = loop_reply(body)
+    if spec.get("name") == "critic":
         question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE).group(1).strip()
-        return (f"Divergence: {divergence_for(question)}\nGrounded: yes\n"
-                "Feedback: the student ignored the clause's condition; ask about the condition.\n"
-                "Reason: the answers differ.")
-    if "Write one question" in prompt:  # the questioner
-        passage = prompt.split("<passage>\n", 1)[1].split("\n</passage>", 1)[0]
-        feedback = prompt.split("Feedback on your last question:", 1)[1]
-        round_index = 1 if "Last question:" in feedback.split("Here is a clause", 1)[0] else 0
-        return question_for(passage, round_index)
-    if "<passage" in prompt:  # the expert: the first passage's opening words, cited
-        first = prompt.split('<passage id="P1"', 1)[1].split(">\n", 1)[1].split("\n</passage>", 1)[0]
-        return " ".join(WORD.findall(first)[:20]) + " [P1]."
-    return "It depends on the general law of contracts and on what is reasonable."  # the student
+        return json.dumps({**json.loads(answer), "divergence": divergence_for(question)})
+    if spec.get("name") == "questioner":
+        reply = json.loads(answer)
+        sentence = re.findall(r'Sentence: "(.*)"', prompt)[-1]
+        opening = re.match(r"\^\(\?:([^|)]+)", spec["schema"]["properties"]["question"]["pattern"]).group(1)
+        round_index = 0 if "none yet" in prompt else 1
+        question = question_for(sentence, reply["answer"], opening, round_index)
+        return json.dumps({**reply, "question": question})
+    return answer
 
 
 # --- the fork server ------------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class Setup:
     def generate_argv(self, run: Path, docs: Path, extra: list[str]) -> list[str]:
         return ["generate", "--docs", str(docs), "--out", str(run), "--config", str(self.config),
                 "--seeds", str(SEEDS), "--max-rounds", "2", "--scorer", "judge",
-                "--dedup-threshold", "0.8", *extra]
+                "--dedup-threshold", "0.75", *extra]
 
 
 def finished_probes(run: Path) -> set[str]:

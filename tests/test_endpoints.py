@@ -13,11 +13,13 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import critic_json
 
 from advqa.agents import CallContext, ListTracer, invoke_model
+from advqa.agents.schemas import CriticReply
 from advqa.config import ConfigError, read_config_file, read_prices, resolve_endpoints
 from advqa.models import Endpoint, ModelError, load_chat_model
-from advqa.models.mock_server import MockOpenAIServer
+from advqa.models.mock_server import MockOpenAIServer, loop_reply
 
 
 def model_on(server: MockOpenAIServer, **settings):
@@ -173,6 +175,59 @@ def test_mock_server_refuses_a_request_without_messages():
     assert refused.value.code == 400 and not server.requests
 
 
+def post(server: MockOpenAIServer, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"{server.base_url}/chat/completions", method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+VERDICT_SCHEMA = {"type": "object", "properties": {"divergence": {"type": "number"}},
+                  "required": ["divergence"], "additionalProperties": False}
+
+
+def asking(schema: dict | None, name: str | None = "critic", kind: str = "json_schema") -> dict:
+    spec = {k: v for k, v in (("name", name), ("schema", schema)) if v is not None}
+    return {"model": "mock", "messages": [{"role": "user", "content": "judge"}],
+            "response_format": {"type": kind, "json_schema": spec}}
+
+
+def test_mock_server_checks_the_schema_of_the_request_and_of_its_reply():
+    with MockOpenAIServer(reply='{"divergence": 0.7}') as server:
+        assert post(server, asking(VERDICT_SCHEMA))[0] == 200
+        status, error = post(server, asking(VERDICT_SCHEMA, name=None))  # OpenAI requires a name
+        assert status == 400 and error["error"]["param"] == "response_format"
+        status, error = post(server, asking({"type": "nonsense"}))  # not a JSON Schema
+        assert status == 400 and "response_format" in error["error"]["message"] + str(error["error"]["param"])
+        assert post(server, asking(VERDICT_SCHEMA, kind="yaml"))[0] == 400
+        server.reply = '{"divergence": "high"}'  # a reply off the schema is the server's fault, loudly
+        status, error = post(server, asking(VERDICT_SCHEMA))
+        assert status == 500 and "does not follow the requested schema" in error["error"]["message"]
+    assert [r.status for r in server.requests] == [200, 500]  # refused requests never reach a reply
+
+
+def test_a_server_without_structured_output_falls_back_to_tolerant_parsing():
+    tracer = ListTracer()
+    reply = "Here is my verdict:\n```json\n" + critic_json(0.8, feedback="ask about the fee") + "\n```"
+    with MockOpenAIServer(reply=reply, structured=False) as server:
+        result = invoke_model("critic", model_on(server), "judge this", CallContext(tracer=tracer),
+                              reply=CriticReply)
+    assert [r.status for r in server.requests] == [200]  # the refused request got its 400 before
+    assert "response_format" not in server.requests[0].body
+    assert result.reply.divergence == 0.8 and result.reply.feedback == "ask about the fee"
+    (event,) = tracer.events
+    assert event["structured"] == "refused" and event["parsed_with"] == "tolerant"
+    with MockOpenAIServer(reply=critic_json(0.8)) as server:
+        held = invoke_model("critic", model_on(server), "judge this", CallContext(tracer=ListTracer()),
+                            reply=CriticReply)
+    assert server.requests[0].schema == CriticReply.model_json_schema()
+    assert held.structured == "json_schema" and held.parsed_with == "schema" and held.reply.divergence == 0.8
+
+
 # Config: option > [endpoints.<role>] > [endpoints] > environment > default.
 
 def test_endpoint_settings_resolve_in_order(monkeypatch):
@@ -234,21 +289,25 @@ def test_config_file_with_endpoints_and_prices(tmp_path):
         read_config_file(tmp_path / "bad.toml")
 
 
-CRITIC_VERDICT = "Divergence: 0.9\nGrounded: yes\nFeedback: ask about the exception\nReason: they differ"
+def role_of(request) -> str:
+    """The role a request to the mock server was for: its schema's name (the student has none)."""
+    return ((request.body.get("response_format") or {}).get("json_schema") or {}).get("name", "student")
 
 
 @pytest.mark.integration
-def test_cli_campaign_with_the_critic_on_a_mock_server(small_index, tmp_path):
-    """The critic on an OpenAI-compatible server (which fails once), the other three roles on the
-    bundled model, all from a config file; then again from the cache, then with --no-cache."""
+def test_cli_campaign_with_three_roles_on_a_mock_server(small_index, tmp_path):
+    """The questioner, expert and critic on an OpenAI-compatible server (which fails once), the
+    student on the bundled model, all from a config file; then again from the cache, then with
+    --no-cache."""
     from advqa.agents import read_traces
 
     secret = "sk-advqa-test-never-written"
-    with MockOpenAIServer(latency=0.05, failures=1, failure_status=503, reply=CRITIC_VERDICT) as server:
+    served = ("questioner", "expert", "critic")
+    with MockOpenAIServer(latency=0.05, failures=1, failure_status=503, reply=loop_reply) as server:
         config = tmp_path / "advqa.toml"
         config.write_text(
-            '[models]\ncritic = "openai:mock"\n\n'
-            f'[endpoints.critic]\nbase_url = "{server.base_url}"\napi_key_env = "ADVQA_TEST_MOCK_KEY"\n'
+            "[models]\n" + "".join(f'{role} = "openai:mock"\n' for role in served) + "\n"
+            f'[endpoints]\nbase_url = "{server.base_url}"\napi_key_env = "ADVQA_TEST_MOCK_KEY"\n'
             'max_retries = 2\nmax_concurrency = 2\nbackoff = 0.05\n\n'
             '[prices."openai:mock"]\ninput_per_million = 1.0\noutput_per_million = 2.0\n')
         env = {**os.environ, "ADVQA_TEST_MOCK_KEY": secret,
@@ -265,12 +324,17 @@ def test_cli_campaign_with_the_critic_on_a_mock_server(small_index, tmp_path):
         stats, result = generate("first")
         answered = [r for r in server.requests if r.status == 200]
         assert server.requests[0].status == 503 and answered  # failed once, then retried
-        critic = stats["per_role"]["critic"]
-        assert critic["calls"] == len(answered) and critic["retries"] >= 1 and critic["cost"] > 0
-        assert {r for r in stats["per_role"]} == {"questioner", "student", "expert", "critic"}
+        assert {role_of(r) for r in answered} == set(served)  # the round was sound: the critic was asked
+        assert stats["accepted"] == 1
+        for role in served:
+            row = stats["per_role"][role]
+            assert row["calls"] == sum(role_of(r) == role for r in answered) and row["cost"] > 0
+        assert stats["per_role"]["questioner"]["retries"] == 1
+        assert "cost" not in stats["per_role"]["student"]  # no price for the bundled model
         calls = [e for e in read_traces(tmp_path / "first" / "traces.jsonl") if e["kind"] == "model_call"]
-        assert {e["model"] for e in calls if e["role"] == "critic"} == {"openai:mock"}
-        assert {e["model"] for e in calls if e["role"] != "critic"} == {"bundled:smollm2-135m"}
+        assert {e["model"] for e in calls if e["role"] in served} == {"openai:mock"}
+        assert {e["model"] for e in calls if e["role"] == "student"} == {"bundled:smollm2-135m"}
+        assert all(e["structured"] == "json_schema" for e in calls if e["role"] in served)
         assert "model calls per role" in result.stdout
         for file in (tmp_path / "first").iterdir():
             if file.is_file():
@@ -281,7 +345,7 @@ def test_cli_campaign_with_the_critic_on_a_mock_server(small_index, tmp_path):
         again, _ = generate("second")  # a new run directory: every call from the cache
         assert len(server.requests) == seen
         assert again["cache_hits"] == again["model_calls"] == stats["model_calls"]
-        assert again["per_role"]["critic"]["cost"] == 0
+        assert all(row.get("cost", 0) == 0 for row in again["per_role"].values())
 
         fresh, _ = generate("third", "--no-cache")
         assert len(server.requests) == seen + len(answered)

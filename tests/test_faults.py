@@ -16,12 +16,11 @@ from collections import Counter
 import pytest
 
 from advqa.agents import CallContext, ListTracer, invoke_model, read_traces
-from advqa.agents.questions import content_words
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
 from advqa.graph.stats import account_model_calls
 from advqa.models import Endpoint, ModelError, load_chat_model
-from advqa.models.mock_server import FAULT_KINDS, FAULT_RETRY_AFTER, MockOpenAIServer
+from advqa.models.mock_server import FAULT_KINDS, FAULT_RETRY_AFTER, MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index
 
 TIMEOUT = 0.5  # the client's request timeout in the single-call tests; a "timeout" fault outwaits it
@@ -149,31 +148,25 @@ def fault_index(tmp_path_factory, embedder):
 
 
 class Roles:
-    """Every role on one server, read off the prompt: Supplier and Licensee clauses are accepted,
-    Contractor ones exhausted (low divergence), Tenant ones failed (no usable question)."""
+    """Every role on one server, read off the request (the mock server's `loop_reply`): Supplier and
+    Licensee clauses are accepted, Contractor ones exhausted (the critic sees a low divergence),
+    Tenant ones failed (every question is off its passage)."""
 
     poison = True
 
     def __call__(self, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        if "Write one question" in prompt:
-            passage = prompt.split("<passage>")[-1].split("</passage>")[0]
-            if "Tenant" in passage:
-                return "Why?"
-            if self.poison and POISONED in passage:
-                return ""
-            words = ", ".join(sorted(content_words(passage)))
-            if "none yet" in prompt:
-                return f"What does the clause say about {words}?"
-            return f"Which exception applies to {words}?"
-        if "Answer the question using only the passages" in prompt:
-            first = re.search(r'<passage id="P1"[^>]*>\s*(.*?)\s*</passage>', prompt, re.S).group(1)
-            return f"The clause says: {first} [P1]"
-        if "You compare two answers" in prompt:
-            question = prompt.split("Question:")[-1].split("\n")[0]
-            divergence = 0.1 if "contractor" in question else 0.9
-            return f"Divergence: {divergence}\nGrounded: yes\nFeedback: ask about the exception\nReason: -"
-        return "It depends on the general law."
+        role = body["response_format"]["json_schema"]["name"] if body.get("response_format") else "student"
+        reply = loop_reply(body)
+        if role == "questioner":
+            sentence = re.findall(r'Sentence: "(.*)"', prompt)[-1]
+            if "Tenant" in sentence:
+                return json.dumps({**json.loads(reply), "question": "What colour is the sky over the moon?"})
+            if self.poison and POISONED in sentence:
+                return ""  # off the schema: the server answers 500, and the client retries
+        if role == "critic" and "Contractor" in prompt:
+            return json.dumps({**json.loads(reply), "divergence": 0.1})
+        return reply
 
 
 def openai_models(server: MockOpenAIServer, timeout: float) -> dict:

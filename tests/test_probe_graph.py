@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import (
     LEASE_ANSWER,
     LEASE_EXPERT,
+    ReadingChat,
     critic_json,
     expert_json,
     lease_questions,
@@ -216,3 +218,91 @@ def test_probe_graph_as_subgraph_node(small_index):
     assert out["outcome"] == "accepted"
     assert out["summary"] == "accepted after 1 round(s)"
     assert out["rounds"][0].passages[0].document == "lease.md"
+
+
+def says(answer: str, quote: str = "") -> ReadingChat:
+    """An expert replying `answer`, quoting `quote` from whichever passage of its prompt holds it
+    (P1 when none does)."""
+    def reply(prompt: str) -> str:
+        blocks = re.findall(r'<passage id="(P\d+)"[^>]*>\n(.*?)\n</passage>', prompt, re.S)
+        label = next((label for label, text in blocks if quote and quote in " ".join(text.split())), "P1")
+        return expert_json(answer, *([(label, quote)] if quote else []))
+    return ReadingChat(reply=reply, name=f"says:{answer}:{quote}")
+
+
+FEE_QUOTE = "paying a fee equal to three monthly instalments"
+FEE = "The Lessee pays a fee equal to three monthly instalments."
+# Each reason a round is rejected for, and a scripted round that reaches it: the expert's reply,
+# the student's replies (its answer, then three samples), the critic's reply and settings.
+# (other_document is not here: the expert node drops other documents' passages before the expert
+# sees them; check_grounding's own test in test_parsing.py reaches it.)
+ROUND_REASONS = {
+    "expert_unparsed": dict(expert=scripted("I like turtles.")),
+    "abstained": dict(expert=says("not answerable from the documents")),
+    "no_claim": dict(expert=says("Yes.", FEE_QUOTE)),
+    "no_citation": dict(expert=says(FEE)),
+    "quote_not_found": dict(expert=says(FEE, "paying a fee equal to four monthly instalments")),
+    "fact_not_in_passage": dict(expert=says("The Lessee pays a fee equal to five monthly instalments.",
+                                            FEE_QUOTE)),
+    "term_not_in_passage": dict(expert=says("The Lessee pays a fee equal to three monthly instalments under "
+                                            "the Master Rental Schedule.", FEE_QUOTE)),
+    "sentence_unsupported": dict(expert=says(FEE + " The Lessor must also repaint the equipment every "
+                                             "winter at the Lessee's cost.", FEE_QUOTE)),
+    "off_topic": dict(expert=says("The Lessor maintains the equipment at its own cost.",
+                                  "The Lessor maintains the equipment at its own cost")),
+    "roundtrip_disagree": dict(expert=says("The Lessee gives ninety days' written notice to end the lease "
+                                           "early.", "giving ninety days' written notice")),
+    "critic_inconsistent": dict(critic=critic_json(0.9, consistent=False),
+                                settings=ProbeSettings(max_rounds=1, critic_veto=True)),
+    "student_correct": dict(student=scripted(FEE)),
+    "student_not_failing": dict(student=scripted("No fee.", FEE, FEE, FEE)),
+    "below_threshold": dict(critic=critic_json(0.1), settings=ProbeSettings(scorer="judge", max_rounds=1)),
+}
+
+
+@pytest.mark.parametrize("reason", list(ROUND_REASONS))
+def test_each_round_rejection_reason_is_reached(small_index, reason):
+    script = ROUND_REASONS[reason]
+    graph = build_probe_graph(
+        questioner=scripted(*questions(1)), student=script.get("student", scripted("No fee is ever due.")),
+        expert=script.get("expert", scripted(EXPERT)), critic=scripted(script.get("critic", CRITIC_HIGH)),
+        retriever=IndexRetriever(index=small_index, k=3),
+        settings=script.get("settings", ProbeSettings(max_rounds=1)), embedder=small_index.embedder)
+    out = graph.compile().invoke(ProbeState(probe_id="p1", seed=seed_of(small_index)))
+    assert out["outcome"] == "exhausted"
+    assert reason in out["rounds"][0].rejections, out["rounds"][0].rejections
+
+
+QUESTION_REASONS = {
+    "question_unparsed": "Here is a statement.",
+    "not_a_question": question_json("Which fee applies?", LEASE_ANSWER),
+    "question_not_standalone": question_json("What fee does this clause make the Lessee pay to end early?",
+                                             LEASE_ANSWER),
+    "question_off_passage": question_json("What is the capital of France?", "Paris"),
+    "answer_not_in_passage": question_json("What fee does the Lessee pay to end the lease early?",
+                                           "a fee of 500 euros"),
+}
+
+
+@pytest.mark.parametrize("reason", list(QUESTION_REASONS))
+def test_each_question_rejection_reason_is_reached(small_index, reason):
+    out = run_probe(small_index, questioner=scripted(QUESTION_REASONS[reason]), student=scripted("x"),
+                    expert=scripted(EXPERT), critic=scripted(CRITIC_HIGH),
+                    settings=ProbeSettings(question_attempts=1))
+    assert out["outcome"] == "failed" and out["question_rejections"] == [reason]
+
+
+def test_a_repeated_question_is_rejected_and_a_seed_without_sentences_fails(small_index):
+    first = questions(1)[0]
+    out = run_probe(small_index, questioner=scripted(first, first), student=scripted("No fee."),
+                    expert=scripted(EXPERT), critic=scripted(CRITIC_LOW),
+                    settings=ProbeSettings(scorer="judge", max_rounds=2, question_attempts=1))
+    assert out["outcome"] == "failed" and out["question_rejections"] == ["question_repeated"]
+    graph = build_probe_graph(
+        questioner=scripted(first), student=scripted("x"), expert=scripted(EXPERT),
+        critic=scripted(CRITIC_HIGH), retriever=IndexRetriever(index=small_index, k=3),
+        embedder=small_index.embedder)
+    heading = seed_of(small_index)
+    heading = type(heading)(heading.id, heading.document, "# Equipment Lease", 0, 17, 1.0)
+    out = graph.compile().invoke(ProbeState(probe_id="p2", seed=heading))
+    assert out["outcome"] == "failed" and out["question_rejections"] == ["no_focus"]

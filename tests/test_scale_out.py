@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -16,7 +15,6 @@ import pytest
 from conftest import scripted
 
 from advqa.agents import read_traces
-from advqa.agents.questions import content_words
 from advqa.agents.tracing import read_jsonl
 from advqa.config import ConfigError, parse_worker
 from advqa.graph import ProbeSettings
@@ -24,27 +22,12 @@ from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
 from advqa.graph.checkpointers import CheckpointerError, describe, open_checkpointer
 from advqa.graph.sharding import Worker, shard_of
 from advqa.graph.shared_files import RunLock, SharedDataset
-from advqa.models.mock_server import MockOpenAIServer
+from advqa.models.mock_server import MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index
 
 SEEDS = 16
 TOPICS = ["delivery", "invoice", "warranty", "audit", "insurance", "termination", "notice", "escrow",
           "royalty", "liability", "assignment", "arbitration", "publicity", "subcontracting"]
-
-
-def loop_reply(body: dict) -> str:
-    """What each role of the probe loop needs, read off the prompt: a question sharing words with
-    the seed passage, answers, and a high-divergence verdict (every probe is accepted in round 1)."""
-    prompt = body["messages"][-1]["content"]
-    if "Write one question" in prompt:
-        passage = prompt.split("<passage>")[-1].split("</passage>")[0]
-        return f"What does the clause say about {', '.join(sorted(content_words(passage)))}?"
-    if "Answer the question using only the passages" in prompt:
-        first = re.search(r'<passage id="P1"[^>]*>\s*(.*?)\s*</passage>', prompt, re.S).group(1)
-        return f"The clause says: {first} [P1]"
-    if "You compare two answers" in prompt:
-        return "Divergence: 0.9\nGrounded: yes\nFeedback: ask about the exception\nReason: far apart"
-    return "It depends on the general law."
 
 
 class Gate:

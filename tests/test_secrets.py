@@ -7,24 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from advqa.models.mock_server import MockOpenAIServer
+from advqa.models.mock_server import MockOpenAIServer, loop_reply
 
 SECRET = "sk-advqa-secret-4f9c2e7d1b"
-VERDICT = "Divergence: 0.9\nGrounded: yes\nFeedback: ask about the exception\nReason: they differ"
-
-
-def reply(body: dict) -> str:
-    """Every role on one mock server: a question about the lease, answers, a verdict."""
-    prompt = body["messages"][-1]["content"]
-    if "Divergence" in prompt or "divergence" in prompt:
-        return VERDICT
-    if "Write one question" in prompt:
-        return "What notice must the Lessee give to end the lease early, and what fee applies?"
-    if "<passage" in prompt:  # the expert
-        return "The Lessee gives ninety days' written notice and pays three monthly instalments [P1]."
-    return "It depends on general law."  # the student
-
-
 def files_under(*folders: Path) -> list[Path]:
     return [path for folder in folders for path in folder.rglob("*") if path.is_file()]
 
@@ -35,7 +20,7 @@ def test_the_key_is_sent_but_never_written(small_index, tmp_path):
     config = tmp_path / "advqa.toml"
     env = {**os.environ, "ADVQA_TEST_SECRET_KEY": SECRET, "OPENAI_API_KEY": SECRET,
            "ADVQA_RESPONSE_CACHE": str(cache / "responses.sqlite")}
-    with MockOpenAIServer(latency=0.0, failures=1, failure_status=503, reply=reply) as server:
+    with MockOpenAIServer(latency=0.0, failures=1, failure_status=503, reply=loop_reply) as server:
         config.write_text('[models]\nquestioner = "openai:mock"\nstudent = "openai:mock"\n'
                           'expert = "openai:mock"\ncritic = "openai:mock"\n\n'
                           f'[endpoints]\nbase_url = "{server.base_url}"\n'
