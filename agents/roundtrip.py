@@ -44,8 +44,9 @@ def compare_answers(reference: str, other: str, embedder, question: str = "",
     (after normalisation: "thirty (30) days" = "30 days"), their leading yes/no (if both have
     one) is the same, and their content agrees: the mean of the share of the reference's key
     words (those not already in the question) the other holds, the cosine similarity of the
-    reference with the other or its closest clause (full at 0.7) and, when given, the critic's
-    judgement (1 or 0) reaches 0.6.
+    reference with the other or its closest clause (full at 0.7; full too when the reference, two
+    words or more, occurs word for word in the other) and, when given, the critic's judgement (1 or
+    0) reaches 0.6.
     """
     facts = extract_facts(reference) - extract_facts(question)
     missing = missing_facts(facts, extract_facts(other))
@@ -59,7 +60,10 @@ def compare_answers(reference: str, other: str, embedder, question: str = "",
     clauses = [c for c in re.split(r"[,;:]\s+", other) if len(c.split()) >= 2]
     vectors = embedder.encode([reference or " ", other or " ", *clauses])
     similarity = float(np.max(vectors[1:] @ vectors[0]))
-    signals = [overlap, min(max(similarity, 0.0) / SIMILAR, 1.0)]
+    # The reference found word for word in the other is Alberti et al.'s round trip itself (the
+    # answer span recovered), however unlike the whole sentence around it the span reads.
+    found = len(reference.split()) >= 2 and f" {_normal(reference)} " in f" {_normal(other)} "
+    signals = [overlap, 1.0 if found else min(max(similarity, 0.0) / SIMILAR, 1.0)]
     if critic is not None:
         signals.append(float(critic))
     score = sum(signals) / len(signals)
@@ -73,3 +77,7 @@ def compare_answers(reference: str, other: str, embedder, question: str = "",
                   + ("" if critic is None else f", critic {'agrees' if critic else 'disagrees'}") + ")")
     return Agreement(not reason, facts_agree, verdict, overlap, similarity, [str(f) for f in missing], reason,
                      score, critic)
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w%$£€()]+", " ", text.lower()).split())

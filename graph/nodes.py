@@ -163,11 +163,15 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
     """Retrieve passages of the seed's document for the question (keeping the seed among them)
     and answer from them."""
     started = time.perf_counter()
-    passages = _retrieve_passages(state.question, deps, config, document=state.seed.document)
+    # The search is within the seed's document already: the contract's name in the question
+    # would only pull its opening lines (title, parties) up the ranking.
+    query = strip_document(state.question)
+    passages = _retrieve_passages(query, deps, config, document=state.seed.document)
     if state.seed.id not in {p.id for p in passages}:
         passages = [state.seed, *passages][: deps.settings.k]
     deps.tracer.record({"kind": "retrieval", "probe": state.probe_id, "round": state.round,
-                        "role": "expert", "query": state.question, "document": state.seed.document,
+                        "role": "expert", "query": query, "question": state.question,
+                        "document": state.seed.document,
                         "passages": labels_for(passages), "suspicious": suspicious_passages(passages),
                         "seconds": round(time.perf_counter() - started, 4)})
     sentences = None

@@ -27,7 +27,7 @@ class ProbeSettings:
     embedding_model: str | None = None  # for scorers when the retriever has no embedder
     seed: int = 0  # base seed for retries that sample
     form: str = "auto"  # auto | extractive | free: how questions and answers are written (agents/schemas.py)
-    answer_candidates: int = 5  # extractive form: the passage sentences the expert chooses among
+    answer_candidates: int = 3  # extractive form: the passage sentences the expert chooses among
     critic_veto: bool = False  # a critic that says the expert's answer is not the intended one rejects
     failure_samples: int = 3  # sampled student answers that certify its failure (non-local students)
     max_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_TOKENS))  # reply budget per role

@@ -121,3 +121,48 @@ class GrammarLogits:
         allowed = torch.from_numpy(allowed[:, : scores.shape[1]].astype(bool))
         scores[indices] = scores[indices].masked_fill(~allowed, -float("inf"))
         return scores
+
+
+def forced_prefix(matcher) -> list[int]:
+    """The tokens a reply must open with (`{"answer":"...` when the schema leaves one way to
+    begin), consumed by the matcher: they go into the prompt, computed in one pass, rather than
+    being generated one step each."""
+    tokens = list(matcher.compute_ff_tokens())
+    if tokens and not matcher.consume_tokens(tokens):
+        return []
+    return tokens
+
+
+class ForcedEnd:
+    """A stopping criterion: a row whose grammar leaves its reply one way to end (the rest of an
+    enum value once it is told apart, the closing `"}`) stops there, and `tails[row]` holds the
+    tokens of that forced rest, added without running the model. `lengths[row]` is how many
+    tokens the row had generated when it stopped."""
+
+    def __init__(self, matchers: list[Any], prompt_width: int):
+        self.matchers = matchers
+        self.prompt_width = prompt_width
+        self.tails: dict[int, list[int]] = {}
+        self.lengths: dict[int, int] = {}
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        for row, matcher in enumerate(self.matchers):
+            if matcher is None:
+                continue
+            if row in self.tails:
+                done[row] = True
+                continue
+            # The matcher has not yet seen the token chosen this step (GrammarLogits feeds it next
+            # step): try it on a copy.
+            probe = matcher.deep_copy()
+            if not probe.consume_token(int(input_ids[row, -1])) or probe.is_stopped():
+                continue  # an error, or the reply already ends: generate ends it as usual
+            forced = list(probe.compute_ff_tokens())
+            if forced and probe.consume_tokens(forced) and probe.is_stopped():
+                self.tails[row] = forced
+                self.lengths[row] = input_ids.shape[1] - self.prompt_width
+                done[row] = True
+        return done

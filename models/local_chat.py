@@ -15,7 +15,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field
 
 from .errors import ModelError
-from .grammar import GrammarLogits, SchemaGrammars, schema_key
+from .grammar import ForcedEnd, GrammarLogits, SchemaGrammars, forced_prefix, schema_key
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
@@ -126,13 +126,21 @@ class LocalEngine:
         budgets = budgets or [params.max_new_tokens] * len(chats)
         schemas = schemas or [None] * len(chats)
         import torch
-        from transformers import LogitsProcessorList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         model, tokenizer = self._load()
         texts = [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=False)
                  for c in chats]
-        encoded = tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
-                            max_length=self.max_input_tokens, add_special_tokens=False)
+        prompts = tokenizer(texts, truncation=True, max_length=self.max_input_tokens,
+                            add_special_tokens=False)["input_ids"]
+        matchers = [None] * len(chats)
+        if any(schemas):
+            grammars = self.grammars()
+            matchers = [grammars.matcher(key) if key else None for key in schemas]
+        # Held replies open with what their schema forces, computed with the prompt.
+        prefixes = [forced_prefix(m) if m is not None else [] for m in matchers]
+        encoded = tokenizer.pad({"input_ids": [p + f for p, f in zip(prompts, prefixes)]},
+                                return_tensors="pt", padding=True)
         sampling = params.temperature > 0
         prompt_width = encoded["input_ids"].shape[1]
         options: dict[str, Any] = {"max_new_tokens": max(budgets), "do_sample": sampling,
@@ -140,10 +148,11 @@ class LocalEngine:
         processors = []
         if params.repetition_penalty != 1.0:
             processors.append(ReplyRepetitionPenalty(params.repetition_penalty, prompt_width))
+        forced_end = None
         if any(schemas):
-            grammars = self.grammars()
-            matchers = [grammars.matcher(key) if key else None for key in schemas]
             processors.append(GrammarLogits(matchers, prompt_width, grammars.executor))
+            forced_end = ForcedEnd(matchers, prompt_width)
+            options["stopping_criteria"] = StoppingCriteriaList([forced_end])
         if processors:
             options["logits_processor"] = LogitsProcessorList(processors)
         if sampling:
@@ -157,13 +166,21 @@ class LocalEngine:
         self.generate_calls += 1
         eos_ids = _eos_ids(model, tokenizer)
         completions = []
-        for row, mask, budget in zip(output[:, prompt_width:], encoded["attention_mask"], budgets):
-            tokens = row.tolist()[:budget]
-            stop_at = next((i for i, t in enumerate(tokens) if t in eos_ids), None)
-            kept = tokens if stop_at is None else tokens[:stop_at]
+        for index, (row, prompt, prefix, budget) in enumerate(
+                zip(output[:, prompt_width:], prompts, prefixes, budgets)):
+            tokens = row.tolist()
+            if forced_end is not None and index in forced_end.tails:  # stopped where the rest is forced
+                tokens = tokens[: forced_end.lengths[index]] + forced_end.tails[index]
+                stop_at = len(tokens)
+            else:
+                stop_at = next((i for i, t in enumerate(tokens) if t in eos_ids), None)
+            room = max(budget - len(prefix), 0)
+            if stop_at is not None and stop_at > room:
+                stop_at = None
+            kept = prefix + (tokens[:room] if stop_at is None else tokens[:stop_at])
             completions.append(Completion(
                 text=tokenizer.decode(kept, skip_special_tokens=True).strip(),
-                input_tokens=int(mask.sum()),
+                input_tokens=len(prompt),
                 output_tokens=len(kept) + (0 if stop_at is None else 1),
                 finish_reason="length" if stop_at is None else "stop",
             ))

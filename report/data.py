@@ -315,7 +315,7 @@ def _round_from_traces(traces: _Traces, probe: str, number: int,
     calls = traces.of(probe, "model_call", number)
     retrieval = [e for e in traces.of(probe, "retrieval", number) if e.get("role") == "expert"]
     judgement = traces.of(probe, "judgement", number)
-    question = retrieval[-1].get("query", "") if retrieval else ""
+    question = retrieval[-1].get("question", retrieval[-1].get("query", "")) if retrieval else ""
     labelled = _labelled(retrieval[-1].get("passages")) if retrieval else []
     expert_prompt = next((c.get("prompt", "") for c in reversed(calls) if c.get("role") == "expert"), "")
     texts = dict(_PASSAGE_BLOCK.findall(expert_prompt or ""))

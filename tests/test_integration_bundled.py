@@ -104,3 +104,32 @@ def test_a_probe_on_the_bundled_models(bundled, small_index):
     if out["outcome"] == "accepted":
         accepted = out["rounds"][-1]
         assert accepted.student_failure is not None and accepted.failure_method == "likelihood"
+
+
+def test_what_a_schema_forces_is_not_generated_step_by_step(bundled):
+    """A held reply's forced opening goes into the prompt and its forced ending is added once the
+    grammar leaves one way to finish: the model runs far fewer steps than the reply has tokens,
+    and the reply is the same JSON."""
+    engine = bundled.engine
+    model, _ = engine.model_and_tokenizer()
+    sentences = ["The Lessee may end the lease after month twelve by giving ninety days' written notice.",
+                 "The Lessor maintains the equipment at its own cost, but the Lessee pays for repairs."]
+    schema = expert_schema(2, sentences)
+    steps = []
+    generate = model.generate
+
+    def counted(**options):
+        output = generate(**options)
+        steps.append(output.shape[1] - options["input_ids"].shape[1])
+        return output
+
+    model.generate = counted
+    try:
+        result = invoke_model("expert", bundled, "Which sentence says who pays for repairs?\n"
+                              + "\n".join(sentences), CallContext(), max_tokens=224, reply=ExpertReply,
+                              schema=schema)
+    finally:
+        model.generate = generate
+    assert result.parsed_with == "schema" and result.reply.answer in sentences
+    assert result.text.startswith('{"quotes":[],"answer":"') and result.text.endswith('"}')
+    assert steps and steps[0] <= result.output_tokens // 3
