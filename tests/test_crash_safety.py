@@ -74,7 +74,7 @@ def question_for(sentence: str, answer: str, opening: str, round_index: int) -> 
     words = list(dict.fromkeys(w.lower() for w in WORD.findall(sentence.replace(answer, " "))))[:8]
     tag = _tag(" ".join(words))
     if tag % 10 >= 6:  # near-duplicates of each other: dedup keeps the first
-        return DUPLICATE.format(opening=opening, words=" and ".join(words[:2]), item=tag % 997)
+        return DUPLICATE.format(opening=opening, words=" and ".join(words[:5]), item=tag % 997)
     return f"{opening} {PHRASES[round_index]} {' and '.join(words)}?"  # round 2 asks anew
 
 
@@ -348,7 +348,7 @@ class Setup:
     def generate_argv(self, run: Path, docs: Path, extra: list[str]) -> list[str]:
         return ["generate", "--docs", str(docs), "--out", str(run), "--config", str(self.config),
                 "--seeds", str(SEEDS), "--max-rounds", "2", "--scorer", "judge",
-                "--dedup-threshold", "0.75", *extra]
+                "--dedup-threshold", "0.68", *extra]
 
 
 def finished_probes(run: Path) -> set[str]:
