@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .closed_book import evaluate_closed_book, format_closed_book
+from .errors import EvaluationError
 from .reference import build_reference_corpus, read_reference_documents
 from .run import evaluate, format_table, write_results
 
@@ -18,10 +20,18 @@ out_console = Console()
 
 
 def eval_command(
-    legalbench: Annotated[Path, typer.Option(
-        "--legalbench", help="LegalBench folder (tasks/<task>/{test,train}.tsv, base_prompt.txt).")],
-    tasks: Annotated[str, typer.Option(
-        "--tasks", help="Comma-separated task names or patterns, e.g. 'cuad_*,contract_qa'.")],
+    legalbench: Annotated[Path | None, typer.Option(
+        "--legalbench", help="LegalBench folder (tasks/<task>/{test,train}.tsv, base_prompt.txt).")] = None,
+    tasks: Annotated[str | None, typer.Option(
+        "--tasks", help="Comma-separated task names or patterns, e.g. 'cuad_*,contract_qa'.")] = None,
+    qa: Annotated[Path | None, typer.Option(
+        "--qa", help="Closed-book questions instead (JSONL, e.g. ../shared/cuad_qa/dev.jsonl).")] = None,
+    documents: Annotated[str | None, typer.Option(
+        "--documents", help="With --qa: only questions about these contracts (comma-separated file "
+                            "names, or a file with one a line).")] = None,
+    baseline: Annotated[Path | None, typer.Option(
+        "--baseline", help="With --qa: the base model's results JSON; also count rows learned and "
+                           "forgotten.")] = None,
     model: Annotated[str, typer.Option(
         "--model", help="bundled:/hf: spec (log-likelihood) or an API model (generation).")] = DEFAULT_MODEL,
     adapter: Annotated[Path | None, typer.Option(
@@ -46,7 +56,18 @@ def eval_command(
     dtype: Annotated[str, typer.Option(
         "--dtype", help="float32 | bfloat16 | auto (bfloat16 where the CPU has it; faster).")] = "float32",
 ) -> None:
-    """Score a model on LegalBench tasks: balanced accuracy (with a 95% bootstrap interval) per task."""
+    """Score a model on LegalBench tasks: balanced accuracy (with a 95% bootstrap interval) per task;
+    or, with --qa, closed-book on questions about reference contracts."""
+    if qa is not None:
+        names = _document_names(documents, reference)
+        results = evaluate_closed_book(model, qa, adapter=adapter, documents=names, limit=limit, seed=seed,
+                                       batch_size=batch_size, dtype=dtype, baseline=baseline)
+        out_console.print(format_closed_book(results))
+        if out is not None:
+            console.print(f"results -> {write_results(results, out)}")
+        return
+    if legalbench is None or tasks is None:
+        raise EvaluationError("give --legalbench and --tasks (LegalBench), or --qa FILE.jsonl (closed-book)")
     documents = read_reference_documents(reference) if reference is not None else None
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
@@ -64,6 +85,19 @@ def eval_command(
     out_console.print(format_table(results))
     if out is not None:
         console.print(f"results -> {write_results(results, out)}")
+
+
+def _document_names(documents: str | None, reference: Path | None) -> set[str] | None:
+    """Contract file names from --documents (a list or a file of them) or a --reference folder."""
+    if documents:
+        listed = Path(documents)
+        text = listed.read_text(encoding="utf-8") if listed.is_file() else documents.replace(",", "\n")
+        return {Path(line.strip()).name for line in text.splitlines() if line.strip()}
+    if reference is not None:
+        if not Path(reference).is_dir():
+            raise EvaluationError(f"{reference}: not a folder")
+        return {path.name for path in Path(reference).iterdir() if path.suffix == ".txt"}
+    return None
 
 
 def reference_command(
