@@ -10,6 +10,7 @@ from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
 
 MIN_WORDS = 4
+MIN_LOWERCASE_WORDS = 3  # a focus sentence is prose, not a header of names and numbers
 MAX_WORDS = 60
 ANSWER_IN_PASSAGE = 0.6  # share of the intended answer's words the seed passage must hold
 
@@ -103,7 +104,8 @@ _LEFT_QUALIFIER = re.compile(r"(?:\b(?:at least|up to|no more than|not more than
                              re.I)
 _REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit)s?\s+|^\s*)$", re.I)
 _CLAUSE_MARKERS = (
-    ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|but not)\b", re.I)),
+    ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|"
+                             r"but not(?! the obligation))\b", re.I)),
     ("condition", re.compile(r"\b(?:only if|if|provided that|subject to|in the event that|"
                              r"on condition that)\b",
                              re.I)),
@@ -241,7 +243,10 @@ def _sentences(passage: str) -> list[str]:
     they continue a sentence of the passage before (a chunk can start mid-sentence)."""
     text = re.sub(r"^#+[^\n]*$", " ", passage, flags=re.M)
     parts = [" ".join(p.split()) for p in re.split(r"(?<=[.!?])\s+(?=[A-Z(0-9])|\n+", text)]
-    return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)]
+    # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
+    # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.
+    return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)
+            and sum(w.islower() for w in p.split()) >= MIN_LOWERCASE_WORDS]
 
 
 def check_question(question: str, answer: str, *, passage: str, previous: list[str],

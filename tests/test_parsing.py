@@ -298,3 +298,13 @@ def test_render_leaves_braces_in_values_alone():
     prompts = load_prompts()
     text = prompts.render("student", question="What does {passage} mean in clause {4}?")
     assert "{passage}" in text and "{4}" in text
+
+
+def test_running_headers_and_permissions_are_not_asked_about():
+    # A page header of names and a page number (CUAD's text has them) is not a sentence to ask
+    # about; "the right, but not the obligation" is a permission, not an exception.
+    passage = ("ODM Supply Agreement 3 Organic Preparations INC. & Agape ATP International Holding "
+               "Limited\n\nGalaxy shall have the right, but not the obligation, to adjust its prices.")
+    focuses = question_focuses(passage)
+    assert all(not f.sentence.startswith("ODM") for f in focuses)
+    assert all(f.type != "exception" for f in focuses)
