@@ -10,6 +10,7 @@ from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
 
 MIN_WORDS = 4
+MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
 MIN_LOWERCASE_WORDS = 3  # a focus sentence is prose, not a header of names and numbers
 MAX_WORDS = 60
 ANSWER_IN_PASSAGE = 0.6  # share of the intended answer's words the seed passage must hold
@@ -36,6 +37,7 @@ NOT_A_QUESTION = "not_a_question"
 REPEATED = "question_repeated"
 NOT_STANDALONE = "question_not_standalone"
 OFF_PASSAGE = "question_off_passage"
+VAGUE = "question_vague"  # too few words of its own to pick one statement of the contract
 ANSWER_NOT_IN_PASSAGE = "answer_not_in_passage"
 
 def content_words(text: str) -> set[str]:
@@ -254,9 +256,10 @@ def check_question(question: str, answer: str, *, passage: str, previous: list[s
     """Why a question and its intended answer cannot be asked ("" when they can).
 
     The question is one question of MIN_WORDS..MAX_WORDS words that does not point at text the
-    student never sees ("this clause"), is not a repeat, and shares a specific word with the
-    sentence it is about (`focus`; else the seed passage) outside its answer; the intended answer
-    is taken from the passage: its facts all occur there and most of its words.
+    student never sees ("this clause"), is not a repeat, shares a specific word with the
+    sentence it is about (`focus`; else the seed passage) outside its answer, and has
+    MIN_QUESTION_TERMS content words of its own (else many statements of a contract answer it);
+    the intended answer is taken from the passage: its facts all occur there and most of its words.
     """
     question = question.strip()
     words = len(question.split())
@@ -268,8 +271,11 @@ def check_question(question: str, answer: str, *, passage: str, previous: list[s
             _key(strip_document(p)) for p in previous}:
         return REPEATED
     subject = (focus or passage).replace(answer, " ")
-    if not content_words(strip_document(question)) & content_words(subject):
+    asked = content_words(strip_document(question))
+    if not asked & content_words(subject):
         return OFF_PASSAGE
+    if len(asked - content_words(answer)) < MIN_QUESTION_TERMS:
+        return VAGUE
     answer_words = specific_words(answer)
     if not answer_words or missing_facts(extract_facts(answer), extract_facts(passage)):
         return ANSWER_NOT_IN_PASSAGE

@@ -279,6 +279,7 @@ QUESTION_REASONS = {
     "question_not_standalone": question_json("What fee does this clause make the Lessee pay to end early?",
                                              LEASE_ANSWER),
     "question_off_passage": question_json("What is the capital of France?", "Paris"),
+    "question_vague": question_json("What does the Lessee pay?", LEASE_ANSWER),
     "answer_not_in_passage": question_json("What fee does the Lessee pay to end the lease early?",
                                            "a fee of 500 euros"),
 }
