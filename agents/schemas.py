@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 QUESTION_TYPES = ("lookup", "condition", "exception", "scenario", "consequence", "comparison")
 QuestionType = Literal["lookup", "condition", "exception", "scenario", "consequence", "comparison"]
 
-# One question ending in "?", without double quotes or backslashes (a small model escapes them
-# badly; a question may still quote a clause in single quotes). The schema of one call narrows it
-# (question_schema).
-QUESTION_PATTERN = r"^[A-Z][^?\"\\\n]{8,238}\?$"
+# One question ending in "?", opening with a capital or a quoted defined term ("'Territory' means
+# ...?"), without double quotes or backslashes (a small model escapes them badly; a question may
+# still quote a clause in single quotes). The schema of one call narrows it (question_schema).
+QUESTION_PATTERN = r"^[A-Z'(][^?\"\\\n]{8,238}\?$"
 # How a freely written question of each kind opens.
 TYPE_OPENINGS = {
     "lookup": ("What", "How", "When", "Which", "Who", "Within", "For", "By", "In what", "Under", "At what"),

@@ -308,3 +308,15 @@ def test_running_headers_and_permissions_are_not_asked_about():
     focuses = question_focuses(passage)
     assert all(not f.sentence.startswith("ODM") for f in focuses)
     assert all(f.type != "exception" for f in focuses)
+
+
+def test_a_question_may_open_with_a_quoted_defined_term():
+    # The extractive frame of "'Effective Date' shall mean December 5, 2014." opens with a quote:
+    # the grammar allowed it, so the decoder must too (6 of 119 CUAD questions were lost to this).
+    from advqa.agents.schemas import QuestionReply, decode
+
+    reply = decode('{"answer":"December 5, 2014","question":"\'Effective Date\' shall mean when?",'
+                   '"type":"lookup"}', QuestionReply, tolerant=False)
+    assert reply is not None and reply.question == "'Effective Date' shall mean when?"
+    assert decode('{"answer":"x","question":"effective date shall mean when?","type":"lookup"}',
+                  QuestionReply, tolerant=False) is None
