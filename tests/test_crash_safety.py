@@ -518,7 +518,9 @@ def test_kill_nine_at_random_moments_loses_and_duplicates_nothing(tmp_path, embe
         config.write_text('[models]\nquestioner = "openai:mock"\nstudent = "openai:mock"\n'
                           'expert = "openai:mock"\ncritic = "openai:mock"\n\n'
                           f'[endpoints]\nbase_url = "{mock.base_url}"\napi_key_env = "ADVQA_CRASH_KEY"\n'
-                          "max_retries = 2\nbackoff = 0.01\n", encoding="utf-8")
+                          # A request the server never answers (seen twice in ~10 runs: a child
+                          # waiting with 0 model calls) is retried after 10 s, not 120 s.
+                          "max_retries = 2\nbackoff = 0.01\ntimeout = 10.0\n", encoding="utf-8")
         env = {**os.environ, "ADVQA_CRASH_KEY": "sk-crash-test", "PYTHONUNBUFFERED": "1"}
         server = ForkServer(tmp_path / "fork-server.log", env)
         try:
