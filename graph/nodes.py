@@ -176,8 +176,7 @@ def expert(state: ProbeState, config: RunnableConfig, *, deps: ProbeDeps) -> dic
                         "seconds": round(time.perf_counter() - started, 4)})
     sentences = None
     if deps.form() == "extractive":  # the expert chooses among the passages' sentences closest to it
-        sentences = passage_sentences(passages, strip_document(state.question), deps.embedder,
-                                      deps.settings.answer_candidates)
+        sentences = passage_sentences(passages, query, deps.embedder, deps.settings.answer_candidates)
     answer = answer_as_expert(deps.expert, deps.prompts, _context(state, deps, config),
                               state.question, passages, deps.settings.max_tokens["expert"], sentences)
     return {"expert_answer": answer.text, "expert_cited": answer.cited,
