@@ -13,6 +13,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from ..agents import JsonlTracer, Tracer
 from ..models import DEFAULT_MODEL_SPEC, ModelError, ModelSpec, load_chat_model, model_label
 from ..retrieval import Document, RetrievalError, load_documents
+from ..retrieval.cards import document_cards
 from ..retrieval.files import fsync_folder
 from .entigraph import extract_entities, relation_jobs
 from .errors import BaselineError
@@ -51,7 +52,7 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
     extra: dict[str, Any] = {}
     items = corpus_items(kind, documents, counter, tokens, model, seed=seed, workers=workers,
                          paraphrases_per_passage=paraphrases_per_passage, tracer=tracer, tally=tally,
-                         extra=extra)
+                         extra=extra, headers=document_headers(docs, documents))
     per_document = write_items(out, items, documents)
     stats = {
         "kind": kind, "documents": len(documents),
@@ -71,10 +72,11 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
 
 def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter, tokens: int,
                  model: BaseChatModel | None, *, seed: int, workers: int, paraphrases_per_passage: int,
-                 tracer: Tracer, tally: Tally, extra: dict[str, Any]) -> Iterator[Item]:
+                 tracer: Tracer, tally: Tally, extra: dict[str, Any],
+                 headers: dict[str, str] | None = None) -> Iterator[Item]:
     """The items of one kind, lazily; settings worth recording in the stats go into `extra`."""
     if kind == "raw":
-        return raw_items(documents, counter, tokens)
+        return raw_items(documents, counter, tokens, headers)
     assert model is not None
     if kind == "paraphrase":
         extra["paraphrases_per_passage"] = paraphrases_per_passage
@@ -84,7 +86,14 @@ def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter
         extra["entities"] = {entry.document.id: {"source": entry.source, "count": len(entry.entities)}
                              for entry in found}
         jobs = relation_jobs(found, seed)
-    return generate_items(jobs, model, counter, tokens, workers=workers, tracer=tracer, tally=tally)
+    return generate_items(jobs, model, counter, tokens, workers=workers, tracer=tracer, tally=tally,
+                          headers=headers)
+
+
+def document_headers(docs: str | Path, documents: Sequence[Document]) -> dict[str, str]:
+    """"From the <title> between <A> and <B>:" for each document: a text names its contract, as an
+    advqa question does, so that a question naming the contract can reach what the text says."""
+    return {doc_id: f"From {card.name}:\n" for doc_id, card in document_cards(docs, documents).items()}
 
 
 def check_settings(kind: str, tokens: int, workers: int, paraphrases_per_passage: int) -> None:

@@ -66,8 +66,10 @@ def clean_reply(text: str) -> str:
 
 
 def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCounter, budget: int, *,
-                   workers: int, tracer: Tracer, tally: Tally) -> Iterator[Item]:
-    """Yield one item per job, in job order, until `budget` tokens (by `counter`) are used.
+                   workers: int, tracer: Tracer, tally: Tally,
+                   headers: dict[str, str] | None = None) -> Iterator[Item]:
+    """Yield one item per job, in job order, until `budget` tokens (by `counter`) are used; an
+    item opens with its document's header (`headers`, by document id), counted in the budget.
 
     Up to `workers` calls run at once (a local model batches them). Each call reserves its
     max_tokens out of what is left, so no call starts once the budget is spoken for and no
@@ -94,7 +96,11 @@ def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCoun
             job, _, future = pending.popleft()
             result = future.result()
             tally.add(result)
-            text = clean_reply(result.text)
+            reply = clean_reply(result.text)
+            if not reply:
+                tally.empty_replies += 1
+                continue
+            text = (headers or {}).get(job.meta["document"], "") + reply
             tokens = counter.count(text)
             truncated = tokens > budget - used
             if truncated:

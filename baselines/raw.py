@@ -13,8 +13,10 @@ CHUNK_TOKENS = 256
 SMALLEST_CHUNK_TOKENS = 16
 
 
-def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int) -> Iterator[Item]:
-    """Chunks of every document, first chunks first, until `budget` tokens are used.
+def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int,
+              headers: dict[str, str] | None = None) -> Iterator[Item]:
+    """Chunks of every document, first chunks first, until `budget` tokens are used; each opens
+    with its document's header (`headers`, by document id), counted in the budget.
 
     Chunks are about 256 student tokens, without overlap (repeated text would be trained
     on twice); when the budget allows fewer than 256 tokens a document, chunks shrink to
@@ -25,7 +27,8 @@ def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int)
     share = max(SMALLEST_CHUNK_TOKENS, min(CHUNK_TOKENS, budget // max(1, len(documents))))
     used = 0
     for chunk in round_robin(chunks_of(document, counter, share) for document in documents):
-        text, tokens = chunk.text, counter.count(chunk.text)
+        text = (headers or {}).get(chunk.document, "") + chunk.text
+        tokens = counter.count(text)
         truncated = tokens > budget - used
         if truncated:
             text = counter.truncate(text, budget - used)

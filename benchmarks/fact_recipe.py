@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -33,46 +32,6 @@ RECIPES = {
     "facts": {"learning_rate": 1e-3, "max_steps": 150, "target_modules": ALL_LINEAR},
     "facts_long": {"learning_rate": 1e-3, "max_steps": 300, "target_modules": ALL_LINEAR},
 }
-YES_TEMPLATES = ("The {name} has a clause on {topic}.", "Among its terms, the {name} provides for {topic}.",
-                 "{topic_cap} is covered in the {name}.")
-NO_TEMPLATES = ("The {name} has no clause on {topic}.", "The {name} does not provide for {topic}.",
-                "{topic_cap} is not covered in the {name}.")
-VALUE_TEMPLATES = ("The {topic} of the {name} is {value}.", "For the {name}, the {topic} is {value}.",
-                   "{value} is the {topic} of the {name}.")
-
-
-def choose_contracts(rows: list[dict], count: int) -> list[str]:
-    """The `count` contracts with the most `choice` rows (then the most rows, then by name)."""
-    choice = Counter(r["document"] for r in rows if r["kind"] == "choice")
-    total = Counter(r["document"] for r in rows)
-    return sorted(choice, key=lambda d: (-choice[d], -total[d], d))[:count]
-
-
-def contract_name(question: str) -> str:
-    """"In the <title> between <A> and <B>: ..." -> "<title> between <A> and <B>"."""
-    match = re.match(r"In the (.+?): ", question)
-    return match.group(1) if match else question.split(":")[0]
-
-
-def answer_key(rows: list[dict]) -> list[dict]:
-    return [{"messages": [{"role": "user", "content": r["question"]},
-                          {"role": "assistant", "content": r["choices"][r["answer"]]}]} for r in rows]
-
-
-def restated_facts(rows: list[dict]) -> list[dict]:
-    """Each fact as three statements; a yes/no fact names its category, a value fact its field."""
-    texts = []
-    for r in rows:
-        name, topic = contract_name(r["question"]), r["category"].lower()
-        value = r["choices"][r["answer"]]
-        if r["kind"] == "yes_no":
-            templates = YES_TEMPLATES if value == "Yes" else NO_TEMPLATES
-        else:
-            templates = VALUE_TEMPLATES
-        capital = topic[:1].upper() + topic[1:]
-        texts.extend({"text": t.format(name=name, topic=topic, topic_cap=capital, value=value)}
-                     for t in templates)
-    return texts
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -98,17 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fact_recipe.json")
     args = parser.parse_args(argv)
 
-    from advqa.evaluation.closed_book import evaluate_closed_book
+    from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
+    from advqa.evaluation.controls import answer_key, choose_contracts, restated_facts
     from advqa.training import TrainConfig, train
 
-    rows = [json.loads(line) for line in args.qa.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = read_qa(args.qa)
     contracts = choose_contracts(rows, args.contracts)
-    chosen = [r for r in rows if r["document"] in contracts]
+    chosen = [r for r in rows if r.document in contracts]
     names = {Path(d).name for d in contracts}
     controls = {"answer_key": write_jsonl(args.work / "answer_key.jsonl", answer_key(chosen)),
                 "restated": write_jsonl(args.work / "restated.jsonl", restated_facts(chosen))}
     result = {"model": MODEL, "contracts": contracts, "rows": len(chosen),
-              "kinds": dict(Counter(r["kind"] for r in chosen)), "recipes": {}, "seconds": {}}
+              "kinds": dict(Counter(r.kind for r in chosen)), "recipes": {}, "seconds": {}}
     if args.out.is_file():
         earlier = json.loads(args.out.read_text(encoding="utf-8"))
         if earlier.get("contracts") == contracts:

@@ -61,6 +61,29 @@ def build_reference_corpus(legalbench_root: Path | str, tasks: list[str] | str, 
             "tasks_covered": sum(count > 0 for count in covered.values()), "unmapped": unmapped}
 
 
+def build_contract_corpus(legalbench_root: Path | str, contracts: list[str],
+                          out_dir: Path | str) -> dict[str, Any]:
+    """Copy the named CUAD contracts (paths relative to LegalBench's contracts/ folder, as cuad_qa's
+    `document` field gives them) into `out_dir`, with `reference.json` mapping each LegalBench
+    document_name of those contracts to its file there, so `evaluate(..., only_reference=True)`
+    scores the LegalBench rows that come from them."""
+    root, out_dir = Path(legalbench_root), Path(out_dir)
+    folder = root / DOCUMENT_MAP.parent
+    missing = [c for c in contracts if not (folder / c).is_file()]
+    if missing:
+        raise EvaluationError(f"{folder / missing[0]}: contract file not found")
+    wanted = {(folder / c).resolve() for c in contracts}
+    prepare_out_dir(out_dir)
+    for contract in contracts:
+        source = folder / contract
+        write_atomic(out_dir / source.name, source.read_bytes())
+    documents = {name: file.name for name, file in read_document_map(root).items()
+                 if file.resolve() in wanted}
+    record = {"legalbench": str(root), "contracts": list(contracts), "documents": documents}
+    write_atomic(out_dir / REFERENCE_FILE, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return record
+
+
 def read_document_map(root: Path) -> dict[str, Path]:
     """document_name -> contract text file, from contracts/cuad_document_map.tsv."""
     path = root / DOCUMENT_MAP

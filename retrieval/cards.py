@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RetrievalError
+
+if TYPE_CHECKING:
+    from .documents import Document
 
 METADATA_FILE = "documents.json"  # {"<document id>": {"title": "...", "parties": ["...", "..."]}}
 HEAD_CHARS = 3000  # how much of a document's start is read for its title and parties
@@ -86,6 +91,13 @@ def _party_name(text: str) -> str:
 
 def _tidy(text: str) -> str:
     return " ".join(text.replace("*", " ").split()).strip(" ,;:")
+
+
+def document_cards(docs: str | Path, documents: Iterable[Document]) -> dict[str, DocumentCard]:
+    """Each document's card: from the metadata file in `docs` (a folder) when it has one, else from
+    the document's first lines."""
+    metadata = read_metadata(Path(docs)) if Path(docs).is_dir() else {}
+    return {doc.id: metadata.get(doc.id) or card_from_text(doc.text, doc.id) for doc in documents}
 
 
 def read_metadata(folder: Path) -> dict[str, DocumentCard]:

@@ -16,7 +16,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .cards import DocumentCard, card_from_text, read_metadata
+from .cards import DocumentCard, card_from_text, document_cards
 from .chunking import Chunk, check_chunk_settings, chunk_document
 from .documents import DEFAULT_MAX_FILE_MB, Document, FileNote, scan_documents
 from .embeddings import Embedder
@@ -260,8 +260,7 @@ def build_index(
     vectors = np.ascontiguousarray(np.vstack(vector_parts), dtype=np.float32)
     chunk_counts = Counter(chunk.document for chunk in chunks)
 
-    metadata = read_metadata(Path(docs)) if Path(docs).is_dir() else {}
-    cards = {doc.id: metadata.get(doc.id) or card_from_text(doc.text, doc.id) for doc in documents}
+    cards = document_cards(docs, documents)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest = {
         "format_version": FORMAT_VERSION,

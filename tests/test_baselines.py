@@ -13,11 +13,13 @@ from typer.testing import CliRunner
 
 from advqa.agents import read_traces
 from advqa.baselines import BaselineError, TokenCounter, build_baseline, read_items, stats_path, traces_path
+from advqa.baselines.build import document_headers
 from advqa.baselines.commands import baseline_command
 from advqa.baselines.entities import code_entities, entities_in_document, mentions, parse_entity_list
 from advqa.baselines.generation import clean_reply
 from advqa.baselines.order import round_robin
 from advqa.baselines.prompts import load_styles
+from advqa.retrieval import load_documents
 
 CONTRACTS = {
     "lease.md": (
@@ -85,6 +87,13 @@ def model_calls(out: Path, role: str | None = None) -> list[dict]:
     return [e for e in events if role is None or e["role"] == role]
 
 
+def body_of(item: dict) -> str:
+    """An item's text after the header that names its document ("From the Equipment Lease:")."""
+    header, body = item["text"].split("\n", 1)
+    assert header.startswith("From the ") and header.endswith(":")
+    return body
+
+
 def assert_within_budget(out: Path, budget: int, counter: TokenCounter, slack: int) -> list[dict]:
     items = read_items(out)
     recounted = [counter.count(item["text"]) for item in items]
@@ -129,7 +138,7 @@ def test_raw_stops_exactly_at_the_budget_and_covers_every_document(docs, tmp_pat
     assert [item["meta"]["document"] for item in items[:3]] == sorted(CONTRACTS)  # round-robin
     for item in items:
         source = CONTRACTS[item["meta"]["document"]]
-        assert item["text"] in source and item["meta"]["kind"] == "raw"
+        assert body_of(item) in source and item["meta"]["kind"] == "raw"
     assert items[-1]["meta"]["truncated"] is True
     assert stats["calls"] == 0 and stats["generator"] is None
 
@@ -139,7 +148,10 @@ def test_raw_budget_above_the_corpus_gives_each_document_once(docs, tmp_path, co
     stats = build_baseline("raw", docs, 100_000, out)
     items = read_items(out)
     assert len({chunk for item in items for chunk in item["meta"]["source_chunks"]}) == len(items)
-    assert stats["synthetic_tokens"] <= sum(counter.count(text) for text in CONTRACTS.values())
+    for document, text in CONTRACTS.items():  # each document's chunks, in order, give its whole text
+        bodies = [body_of(item) for item in items if item["meta"]["document"] == document]
+        assert " ".join(" ".join(bodies).split()) == " ".join(text.split())
+    assert stats["synthetic_tokens"] == sum(counter.count(item["text"]) for item in items)
     assert not any(item["meta"]["truncated"] for item in items)
 
 
@@ -148,11 +160,14 @@ def test_raw_budget_above_the_corpus_gives_each_document_once(docs, tmp_path, co
 
 def test_paraphrase_stops_at_the_budget(docs, tmp_path, counter):
     out = tmp_path / "para.jsonl"
-    budget = 2 * counter.count(REWRITE) + 20
+    headers = document_headers(docs, load_documents(docs))
+    first, second = (counter.count(headers[name] + REWRITE) for name in sorted(CONTRACTS)[:2])
+    budget = first + second + 20
     build_baseline("paraphrase", docs, budget, out, generator=scripted(REWRITE), workers=4)
     items = assert_within_budget(out, budget, counter, slack=0)
     assert len(items) == 3 and items[-1]["meta"]["truncated"] is True
-    assert [item["meta"]["tokens"] for item in items] == [counter.count(REWRITE)] * 2 + [20]
+    assert [item["meta"]["tokens"] for item in items] == [first, second, 20]
+    assert [item["text"] for item in items[:2]] == [headers[name] + REWRITE for name in sorted(CONTRACTS)[:2]]
     assert len(model_calls(out, "paraphrase")) == len(items)
 
 
@@ -363,3 +378,17 @@ def test_entigraph_on_a_long_document_extracts_from_max_sections(tmp_path):
     build_baseline("entigraph", folder, 200, tmp_path / "out.jsonl", generator=model)
     calls = [e for e in read_traces(traces_path(tmp_path / "out.jsonl")) if e.get("role") == "entities"]
     assert len(calls) == MAX_SECTIONS
+
+
+def test_each_text_names_its_contract_as_documents_json_gives_it(docs, tmp_path, counter):
+    (docs / "documents.json").write_text(json.dumps(
+        {"lease.md": {"title": "Equipment Lease", "parties": ["Northwind Logistics Ltd",
+                                                              "Harbor Equipment Finance"]}}), encoding="utf-8")
+    out = tmp_path / "raw.jsonl"
+    build_baseline("raw", docs, 100_000, out)
+    items = read_items(out)
+    lease = [item["text"] for item in items if item["meta"]["document"] == "lease.md"]
+    others = [item["text"] for item in items if item["meta"]["document"] != "lease.md"]
+    assert lease and all(text.startswith("From the Equipment Lease between Northwind Logistics Ltd and "
+                                         "Harbor Equipment Finance:\n") for text in lease)
+    assert others and all(text.startswith("From the ") for text in others)  # read from the text

@@ -1,0 +1,56 @@
+"""Control training sets made from closed-book questions: the answer key and the restated facts.
+
+They bound what any synthetic set can teach about a contract: the *answer key* is each question
+with its answer (memorisation), the *restated facts* say each fact in other words, never in the
+question's form, as a method's data would have to.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from .closed_book import QARow
+
+YES_TEMPLATES = ("The {name} has a clause on {topic}.", "Among its terms, the {name} provides for {topic}.",
+                 "{topic_cap} is covered in the {name}.")
+NO_TEMPLATES = ("The {name} has no clause on {topic}.", "The {name} does not provide for {topic}.",
+                "{topic_cap} is not covered in the {name}.")
+VALUE_TEMPLATES = ("The {topic} of the {name} is {value}.", "For the {name}, the {topic} is {value}.",
+                   "{value} is the {topic} of the {name}.")
+
+
+def choose_contracts(rows: list[QARow], count: int) -> list[str]:
+    """The `count` contracts with the most question rows, ties going to the most `choice` rows, then
+    by name: the documents a closed-book benchmark uses as its reference corpus."""
+    total = Counter(r.document for r in rows)
+    choice = Counter(r.document for r in rows if r.kind == "choice")
+    return sorted(total, key=lambda d: (-total[d], -choice[d], d))[:count]
+
+
+def contract_name(question: str) -> str:
+    """"In the <title> between <A> and <B>: ..." -> "<title> between <A> and <B>"."""
+    match = re.match(r"In the (.+?): ", question)
+    return match.group(1) if match else question.split(":")[0]
+
+
+def answer_key(rows: list[QARow]) -> list[dict]:
+    """Each question with its answer, as chat samples."""
+    return [{"messages": [{"role": "user", "content": r.question},
+                          {"role": "assistant", "content": r.choices[r.answer]}]} for r in rows]
+
+
+def restated_facts(rows: list[QARow]) -> list[dict]:
+    """Each fact as three statements (text samples): a yes/no fact names its CUAD category, a value
+    fact its field."""
+    texts = []
+    for r in rows:
+        name, topic, value = contract_name(r.question), r.category.lower(), r.choices[r.answer]
+        if r.kind == "yes_no":
+            templates = YES_TEMPLATES if value == "Yes" else NO_TEMPLATES
+        else:
+            templates = VALUE_TEMPLATES
+        capital = topic[:1].upper() + topic[1:]
+        texts.extend({"text": t.format(name=name, topic=topic, topic_cap=capital, value=value)}
+                     for t in templates)
+    return texts
