@@ -142,6 +142,39 @@ def score_rows(rows: list[QARow], predictions: list[int], seed: int = 0) -> dict
     }
 
 
+def score_over_seeds(rows: list[QARow], predictions_by_seed: list[list[int]], draws: int = 1000,
+                     seed: int = 0) -> dict[str, Any]:
+    """Several training seeds' predictions on the same rows: the mean over seeds of choice accuracy
+    and yes/no balanced accuracy, their spread (lowest and highest seed) and a 95% bootstrap
+    interval of the mean (rows resampled, each draw shared by every seed), with n per kind."""
+    predictions = np.asarray(predictions_by_seed)
+    answers = np.asarray([row.answer for row in rows])
+    out: dict[str, Any] = {"seeds": len(predictions_by_seed), "n": {}, "ci": {}, "spread": {}}
+    rng = np.random.default_rng(seed)
+    for kind, name in (("choice", "choice_accuracy"), ("yes_no", "yes_no_balanced_accuracy")):
+        columns = np.asarray([row.kind == kind for row in rows])
+        if not columns.any():
+            continue
+        gold, right = answers[columns], predictions[:, columns] == answers[columns]
+        balanced = kind == "yes_no"
+        scores = _seed_scores(gold, right, balanced)
+        means = sorted(float(_seed_scores(gold[index], right[:, index], balanced).mean())
+                       for index in (rng.integers(0, len(gold), len(gold)) for _ in range(draws)))
+        out[name] = round(float(scores.mean()), 4)
+        out["spread"][kind] = [round(float(scores.min()), 4), round(float(scores.max()), 4)]
+        out["ci"][kind] = [round(means[int(0.025 * draws)], 4), round(means[int(0.975 * draws) - 1], 4)]
+        out["n"][kind] = int(columns.sum())
+    return out
+
+
+def _seed_scores(gold: np.ndarray, right: np.ndarray, balanced: bool) -> np.ndarray:
+    """Each seed's accuracy (`right`: seeds x rows), or balanced accuracy: the mean over the answers
+    present of the share of their rows predicted right."""
+    if not balanced:
+        return right.mean(axis=1)
+    return np.mean([right[:, gold == label].mean(axis=1) for label in np.unique(gold)], axis=0)
+
+
 def learned_and_forgotten(results: dict[str, Any], baseline: dict[str, Any]) -> dict[str, int]:
     """Against a baseline run on the same rows: rows the baseline got wrong that are now right
     (learned), rows it got right that are now wrong (forgotten), and how many were wrong before."""

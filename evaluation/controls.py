@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 from .closed_book import QARow
 
+_NAMED = re.compile(r"^In the (.+?) between (.+?) and (.+?):\s")
 YES_TEMPLATES = ("The {name} has a clause on {topic}.", "Among its terms, the {name} provides for {topic}.",
                  "{topic_cap} is covered in the {name}.")
 NO_TEMPLATES = ("The {name} has no clause on {topic}.", "The {name} does not provide for {topic}.",
@@ -32,6 +34,21 @@ def contract_name(question: str) -> str:
     """"In the <title> between <A> and <B>: ..." -> "<title> between <A> and <B>"."""
     match = re.match(r"In the (.+?): ", question)
     return match.group(1) if match else question.split(":")[0]
+
+
+def contract_cards(rows: list[QARow], contracts: list[str]) -> dict[str, dict]:
+    """documents.json for a folder of these contracts: each file name's title and parties, as the
+    questions name the contract ("In the <title> between <A> and <B>: ..."), so that a campaign's
+    questions and a baseline's texts name it the same way."""
+    cards = {}
+    for contract in contracts:
+        card = {"title": Path(contract).stem, "parties": []}
+        for row in rows:
+            if row.document == contract and (match := _NAMED.match(row.question)):
+                card = {"title": match.group(1), "parties": [match.group(2), match.group(3)]}
+                break
+        cards[Path(contract).name] = card
+    return cards
 
 
 def answer_key(rows: list[QARow]) -> list[dict]:

@@ -381,9 +381,8 @@ def test_entigraph_on_a_long_document_extracts_from_max_sections(tmp_path):
 
 
 def test_each_text_names_its_contract_as_documents_json_gives_it(docs, tmp_path, counter):
-    (docs / "documents.json").write_text(json.dumps(
-        {"lease.md": {"title": "Equipment Lease", "parties": ["Northwind Logistics Ltd",
-                                                              "Harbor Equipment Finance"]}}), encoding="utf-8")
+    card = {"title": "Equipment Lease", "parties": ["Northwind Logistics Ltd", "Harbor Equipment Finance"]}
+    (docs / "documents.json").write_text(json.dumps({"lease.md": card}), encoding="utf-8")
     out = tmp_path / "raw.jsonl"
     build_baseline("raw", docs, 100_000, out)
     items = read_items(out)

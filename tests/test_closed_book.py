@@ -14,9 +14,12 @@ from advqa.evaluation.closed_book import (
     learned_and_forgotten,
     match_choice,
     read_qa,
+    score_over_seeds,
     score_rows,
 )
+from advqa.evaluation.controls import answer_key, choose_contracts, contract_cards, restated_facts
 from advqa.evaluation.errors import EvaluationError
+from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
 
 SHARED_QA = Path(__file__).resolve().parents[2] / "shared" / "cuad_qa" / "dev.jsonl"
 CONTRACT = "cuad/Lease.txt"
@@ -92,3 +95,47 @@ def test_the_command_scores_the_bundled_model_and_compares_with_a_baseline(tmp_p
                          timeout=120)
     assert bad.returncode != 0 and "no question is about Nothing.txt" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_seeds_are_averaged_with_their_spread_and_an_interval(qa_file):
+    rows = read_qa(qa_file, {"Lease.txt"})  # answers: y1 Yes, y2 No, y3 No, c1 index 2
+    first = [0, 1, 1, 2]   # all right: yes/no 1.0, choice 1.0
+    second = [0, 0, 0, 1]  # Yes always: yes/no (1 + 0) / 2 = 0.5, choice 0.0
+    scores = score_over_seeds(rows, [first, second])
+    assert scores["yes_no_balanced_accuracy"] == pytest.approx(0.75)
+    assert scores["choice_accuracy"] == pytest.approx(0.5)
+    assert scores["spread"] == {"yes_no": [0.5, 1.0], "choice": [0.0, 1.0]}
+    assert scores["n"] == {"yes_no": 3, "choice": 1} and scores["seeds"] == 2
+    low, high = scores["ci"]["yes_no"]
+    assert 0.5 <= low <= 0.75 <= high <= 1.0
+    # One seed: the mean is that seed's score, as score_rows computes it.
+    alone = score_over_seeds(rows, [second])["yes_no_balanced_accuracy"]
+    assert alone == score_rows(rows, second)["overall"]["yes_no_balanced_accuracy"]
+
+
+def test_controls_give_the_answer_key_and_facts_in_other_words(qa_file):
+    rows = read_qa(qa_file)
+    assert choose_contracts(rows, 1) == [CONTRACT]  # four rows against one
+    key = answer_key(rows)
+    assert key[0]["messages"] == [{"role": "user", "content": rows[0].question},
+                                  {"role": "assistant", "content": "Yes"}]
+    facts = [sample["text"] for sample in restated_facts(rows)]
+    assert len(facts) == 3 * len(rows)
+    assert facts[0] == "The Lease between A and B has a clause on audit rights."
+    assert facts[3] == "The Lease between A and B has no clause on audit rights."
+    assert facts[9] == "The agreement date of the Lease between A and B is 3/3/22."
+    assert not any("question" in fact or "?" in fact for fact in facts)  # never the question's form
+    assert contract_cards(rows, [CONTRACT]) == {"Lease.txt": {"title": "Lease", "parties": ["A", "B"]}}
+
+
+@pytest.mark.skipif(not SHARED_QA.is_file(), reason="../shared/cuad_qa is not here")
+def test_a_reference_corpus_of_named_contracts_maps_their_legalbench_rows(tmp_path):
+    legalbench = SHARED_QA.parents[1] / "legalbench"
+    contract = choose_contracts(read_qa(SHARED_QA), 1)[0]
+    record = build_contract_corpus(legalbench, [contract], tmp_path / "reference")
+    assert (tmp_path / "reference" / Path(contract).name).read_bytes() == (
+        legalbench / "contracts" / contract).read_bytes()
+    assert record["documents"] and set(record["documents"].values()) == {Path(contract).name}
+    assert read_reference_documents(tmp_path / "reference") == set(record["documents"])
+    with pytest.raises(EvaluationError, match="contract file not found"):
+        build_contract_corpus(legalbench, ["cuad/No such contract.txt"], tmp_path / "other")
