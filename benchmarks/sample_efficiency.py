@@ -1,18 +1,22 @@
-"""Sample efficiency on LegalBench: advqa against paraphrase, EntiGraph and raw corpora.
+"""Sample efficiency: what each synthetic set teaches a student about its reference contracts.
 
-For a set of cuad_* tasks and the CUAD contracts their rows come from (those with the most
-test rows), this script generates the advqa dataset (with the tasks' own questions as the
-questioner's guidance, seeded at the clauses closest to those questions),
-builds each baseline corpus at the advqa token count and at `--scale` times it, trains the
-same student with the same LoRA recipe on each, also trains advqa's preference pairs with
-DPO, and evaluates every adapter and the base model on the same rows, all from the reference
-contracts, with batch calibration of the label log-likelihoods (uncalibrated figures are kept
-too). It writes a results
-JSON and a plot of balanced accuracy against synthetic tokens (log scale).
+N contracts of ../shared/cuad_qa/dev.jsonl (the most question rows, ties to the most `choice`
+rows) are the reference corpus of every method. Each method's corpus is made from them: advqa's
+campaign, its preference pairs (advqa_dpo), paraphrase, EntiGraph and raw corpora at advqa's token
+count and at --scale times it, and two controls from the questions' own facts (the answer key and
+the restated facts: the ceiling of what a set can teach). Every corpus trains the same student
+with the same recipe and the same number of steps (matched training compute), once per training
+seed; every adapter is scored closed-book on all those contracts' question rows (with learned and
+forgotten rows against the base model) and on the LegalBench cuad_* rows that come from them.
 
     python benchmarks/sample_efficiency.py [--out benchmarks/results/sample_efficiency.json]
+                                           [--contracts 8] [--probes 200] [--training-seeds 3]
+                                           [--max-hours 3]
 
-The default size runs on a 2-core CPU with the bundled model in under an hour; flags scale it.
+Each stage keeps its output under --work (contracts and index, campaign, corpora, adapters,
+scores) and its wall time in --work/timings.json: run again, it continues where it stopped.
+With --max-hours, no stage starts after that many hours of this invocation; the results written
+then cover what is finished.
 """
 
 from __future__ import annotations
@@ -21,35 +25,76 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_TASKS = "cuad_audit_rights,cuad_cap_on_liability,cuad_insurance"
+SHARED = ROOT.parent / "shared"
+FAMILIES = ("paraphrase", "entigraph", "raw")
+CONTROLS = ("answer_key", "restated")
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/sample_efficiency.json")
     parser.add_argument("--work", type=Path, default=ROOT / "runs/sample_efficiency")
-    parser.add_argument("--legalbench", type=Path, default=ROOT.parent / "shared/legalbench")
-    parser.add_argument("--tasks", default=DEFAULT_TASKS)
-    parser.add_argument("--contracts", type=int, default=4, help="reference contracts at most")
+    parser.add_argument("--qa", type=Path, default=SHARED / "cuad_qa/dev.jsonl")
+    parser.add_argument("--legalbench", type=Path, default=SHARED / "legalbench")
+    parser.add_argument("--contracts", type=int, default=8, help="reference contracts")
     parser.add_argument("--student", default="bundled:smollm2-135m")
     parser.add_argument("--generator", default="bundled:smollm2-135m",
                         help="questioner, expert, critic and baseline generator")
-    parser.add_argument("--seeds", type=int, default=16)
+    parser.add_argument("--probes", type=int, default=200, help="advqa seed passages (probes)")
+    parser.add_argument("--min-accepted", type=int, default=100,
+                        help="advqa samples the comparison needs; fewer is reported as a shortfall")
+    parser.add_argument("--concurrency", type=int, default=16, help="advqa probes in flight")
+    parser.add_argument("--workers", type=int, default=16, help="baseline generation calls in flight")
     parser.add_argument("--max-rounds", type=int, default=2)
     parser.add_argument("--scale", type=int, default=10, help="the larger baselines' token multiple")
-    parser.add_argument("--limit", type=int, default=40,
-                        help="test rows per task, all from the reference contracts (0: every such row)")
-    parser.add_argument("--prompt-style", default="zero-shot")
+    parser.add_argument("--methods", default="all",
+                        help="comma-separated subset of advqa, advqa_dpo, paraphrase, entigraph, raw, "
+                             "<family>_<scale>x, answer_key, restated")
+    parser.add_argument("--training-seeds", type=int, default=3)
+    parser.add_argument("--train-config", type=Path, default=None,
+                        help="a TOML file with a [train] table (default: advqa train's defaults)")
+    parser.add_argument("--max-steps", type=int, default=None,
+                        help="optimizer steps for every method (default: the recipe's)")
+    parser.add_argument("--min-task-rows", type=int, default=5,
+                        help="LegalBench cuad_* tasks with at least this many rows from the contracts")
     parser.add_argument("--calibration", default="batch", help="none | batch (see `advqa eval --help`)")
     parser.add_argument("--dtype", default="auto", help="evaluation dtype: float32 | bfloat16 | auto")
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--max-steps", type=int, default=-1)
-    return parser.parse_args()
+    parser.add_argument("--max-hours", type=float, default=None)
+    return parser.parse_args(argv)
+
+
+class OutOfTime(Exception):
+    """--max-hours passed: no further stage starts."""
+
+
+class Stages:
+    """Each stage's wall time, added up over invocations in timings.json; the time limit."""
+
+    def __init__(self, work: Path, max_hours: float | None) -> None:
+        self.file = work / "timings.json"
+        self.seconds: dict[str, dict[str, float]] = (
+            json.loads(self.file.read_text(encoding="utf-8")) if self.file.is_file() else {})
+        self.deadline = None if max_hours is None else time.monotonic() + max_hours * 3600
+
+    @contextmanager
+    def run(self, method: str, stage: str):
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfTime(f"{method} {stage}")
+        print(f"[{time.strftime('%H:%M:%S')}] {method}: {stage}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = self.seconds.setdefault(method, {})
+            spent[stage] = round(spent.get(stage, 0.0) + time.perf_counter() - started, 1)
+            self.file.write_text(json.dumps(self.seconds, indent=2) + "\n", encoding="utf-8")
 
 
 def machine() -> dict[str, Any]:
@@ -74,11 +119,21 @@ def text_tokens(path: Path, counter) -> int:
     return total
 
 
-def task_questions(legalbench: Path, tasks: list[str]) -> list[str]:
-    """The tasks' own questions (each base prompt's first line), as a targeting user would give them."""
-    from advqa.evaluation.legalbench import load_task
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
 
-    return [load_task(legalbench, t).base_prompt.strip().splitlines()[0] for t in tasks]
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial.replace(path)
 
 
 def macro_interval(tasks: dict[str, dict[str, Any]], n: int = 1000, seed: int = 0) -> list[float]:
@@ -101,6 +156,62 @@ def macro_interval(tasks: dict[str, dict[str, Any]], n: int = 1000, seed: int = 
     return [round(draws[int(0.025 * n)], 4), round(draws[int(0.975 * n) - 1], 4)]
 
 
+def legalbench_tasks(legalbench: Path, documents: set[str], min_rows: int) -> list[str]:
+    """The cuad_* tasks with at least `min_rows` test rows from the reference contracts."""
+    from advqa.evaluation.legalbench import list_tasks, load_task
+
+    counts = {name: sum(row.get("document_name") in documents for row in load_task(legalbench, name).rows)
+              for name in list_tasks(legalbench, "cuad_*")}
+    return sorted(name for name, count in counts.items() if count >= min_rows)
+
+
+def method_names(args: argparse.Namespace) -> list[str]:
+    every = ["advqa", "advqa_dpo", *FAMILIES, *(f"{family}_{args.scale}x" for family in FAMILIES), *CONTROLS]
+    if args.methods == "all":
+        return every
+    chosen = [name.strip() for name in args.methods.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in every]
+    if unknown:
+        raise SystemExit(f"--methods: unknown method '{unknown[0]}' (known: {', '.join(every)})")
+    return chosen
+
+
+def closed_book_summary(rows, runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A method's closed-book figures over its training seeds (`runs`: seed -> evaluate_closed_book)."""
+    from advqa.evaluation.closed_book import score_over_seeds
+
+    seeds = sorted(runs)
+    predictions = [[runs[s]["predictions"][row.id]["predicted"] for row in rows] for s in seeds]
+    summary = score_over_seeds(rows, predictions)
+    per_seed = [{"seed": s, **{k: runs[s]["overall"].get(k) for k in ("choice_accuracy",
+                                                                       "yes_no_balanced_accuracy")},
+                 **{k: runs[s]["learned"][k] for k in ("learned", "forgotten", "baseline_wrong")}}
+                for s in seeds if "learned" in runs[s]]
+    if per_seed:
+        for key in ("learned", "forgotten"):
+            summary[key] = round(sum(entry[key] for entry in per_seed) / len(per_seed), 2)
+        summary["baseline_wrong"] = per_seed[0]["baseline_wrong"]
+    summary["seeds"] = per_seed or [{"seed": s} for s in seeds]
+    return summary
+
+
+def legalbench_summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """A method's LegalBench figures: the mean macro balanced accuracy over seeds, its spread, and the
+    first seed's tasks and bootstrap interval."""
+    seeds = sorted(runs)
+    macro = [runs[s]["macro"]["balanced_accuracy"] for s in seeds]
+    first = runs[seeds[0]]
+    uncalibrated = first["macro"].get("uncalibrated", {})
+    return {
+        "macro_balanced_accuracy": round(sum(macro) / len(macro), 4),
+        "macro_ci95": first["macro"].get("ci95") or macro_interval(first["tasks"]),
+        "macro_spread": [round(min(macro), 4), round(max(macro), 4)],
+        "macro_balanced_accuracy_uncalibrated": uncalibrated.get("balanced_accuracy"),
+        "legalbench_seeds": [{"seed": s, "macro_balanced_accuracy": m} for s, m in zip(seeds, macro)],
+        "tasks": first["tasks"],
+    }
+
+
 def plot(methods: dict[str, dict[str, Any]], path: Path) -> Path | None:
     try:
         import matplotlib
@@ -110,132 +221,207 @@ def plot(methods: dict[str, dict[str, Any]], path: Path) -> Path | None:
     except ImportError:
         print("matplotlib is not installed: no plot (pip install matplotlib)")
         return None
-    figure, axis = plt.subplots(figsize=(7, 4.5))
-    base = methods["base"]["macro_balanced_accuracy"]
-    axis.axhline(base, color="grey", linestyle="--", label=f"base ({base:.3f})")
-    for key, result in methods.items():
-        if key == "base" or not result.get("synthetic_tokens"):
-            continue
-        axis.scatter(result["synthetic_tokens"], result["macro_balanced_accuracy"], s=40)
-        axis.annotate(key, (result["synthetic_tokens"], result["macro_balanced_accuracy"]),
-                      textcoords="offset points", xytext=(5, 4), fontsize=8)
-    axis.set_xscale("log")
-    axis.set_xlabel("synthetic training tokens (log scale)")
-    axis.set_ylabel("macro balanced accuracy")
-    axis.set_title("LegalBench contract tasks: accuracy against synthetic tokens")
-    axis.legend(loc="lower right")
+    panels = [("closed-book choice accuracy", lambda m: (m.get("closed_book") or {}).get("choice_accuracy"),
+               lambda m: ((m.get("closed_book") or {}).get("ci") or {}).get("choice")),
+              ("closed-book yes/no balanced accuracy",
+               lambda m: (m.get("closed_book") or {}).get("yes_no_balanced_accuracy"),
+               lambda m: ((m.get("closed_book") or {}).get("ci") or {}).get("yes_no")),
+              ("LegalBench macro balanced accuracy", lambda m: m.get("macro_balanced_accuracy"),
+               lambda m: m.get("macro_ci95"))]
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for axis, (title, value, interval) in zip(axes, panels):
+        base = value(methods.get("base", {}))
+        if base is not None:
+            axis.axhline(base, color="grey", linestyle="--", label=f"base ({base:.3f})")
+        for key, result in methods.items():
+            y, ci = value(result), interval(result)
+            if key == "base" or y is None or not result.get("synthetic_tokens"):
+                continue
+            x = result["synthetic_tokens"]
+            error = [[y - ci[0]], [ci[1] - y]] if ci else None
+            axis.errorbar(x, y, yerr=error, fmt="o", capsize=3,
+                          color="black" if key in CONTROLS else None)
+            axis.annotate(key, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        axis.set_xscale("log")
+        axis.set_xlabel("synthetic training tokens (log scale)")
+        axis.set_title(title, fontsize=10)
+        axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
     return path
 
 
-def main() -> None:
-    args = parse_args()
-    from advqa.baselines import build_baseline
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from advqa.baselines import build_baseline, stats_path
     from advqa.baselines.tokens import TokenCounter
-    from advqa.evaluation import build_reference_corpus, evaluate
-    from advqa.evaluation.legalbench import list_tasks
-    from advqa.evaluation.reference import read_reference_documents
+    from advqa.evaluation import evaluate
+    from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
+    from advqa.evaluation.controls import answer_key, choose_contracts, contract_cards, restated_facts
+    from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
     from advqa.graph import ProbeSettings
     from advqa.graph.campaign import CampaignSettings, run_campaign
     from advqa.retrieval import build_index, load_index
-    from advqa.training import TrainConfig, train
+    from advqa.training import load_train_config, train
 
-    if not (args.legalbench / "tasks").is_dir():
-        raise SystemExit(f"{args.legalbench}: no LegalBench folder (tasks/<task>/...) there")
-    tasks = list_tasks(args.legalbench, args.tasks)
+    for path, what in ((args.qa, "closed-book questions"), (args.legalbench / "tasks", "LegalBench tasks")):
+        if not path.exists():
+            raise SystemExit(f"{path}: no {what} there")
+    methods_wanted = method_names(args)
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
-    run_started = time.perf_counter()
+    stages = Stages(work, args.max_hours)
     counter = TokenCounter(args.student)
-    stages: dict[str, dict[str, float]] = {}
+    recipe = load_train_config(args.train_config, max_steps=args.max_steps)
 
-    def timed(key: str, stage: str, started: float) -> None:
-        stages.setdefault(key, {})[stage] = round(time.perf_counter() - started, 1)
-
-    started = time.perf_counter()
+    rows = read_qa(args.qa)
+    contracts = choose_contracts(rows, args.contracts)
+    chosen_rows = [row for row in rows if row.document in contracts]
+    names = {Path(c).name for c in contracts}
     reference = work / "reference"
-    build_reference_corpus(args.legalbench, tasks, reference, max_contracts=args.contracts)
-    reference_documents = read_reference_documents(reference / "reference.json")
-    build_index(reference, work / "index")
-    index = load_index(work / "index")
-    timed("advqa", "index", started)
+    if not (reference / "documents.json").is_file():
+        with stages.run("reference", "contracts"):
+            build_contract_corpus(args.legalbench, contracts, reference)
+            write_json(reference / "documents.json", contract_cards(rows, contracts))
+    if not (work / "index" / "manifest.json").is_file():
+        with stages.run("reference", "index"):
+            build_index(reference, work / "index")
+    reference_documents = read_reference_documents(reference)
+    tasks = legalbench_tasks(args.legalbench, reference_documents, args.min_task_rows)
 
-    started = time.perf_counter()
-    models = {role: args.generator for role in ("questioner", "expert", "critic")}
-    models["student"] = args.student
-    questions = task_questions(args.legalbench, tasks)
-    # The questions are the guidance, and seed passages are the clauses closest to them.
-    settings = CampaignSettings(seeds=args.seeds, concurrency=6,
-                                guidance="Questions like: " + " / ".join(questions),
-                                seed_focus="\n".join(questions),
-                                probe=ProbeSettings(max_rounds=args.max_rounds, k=3))
-    campaign = run_campaign(index, work / "advqa", models=models, settings=settings)
-    datasets = {"advqa": work / "advqa/dataset.jsonl"}
-    timed("advqa", "generate", started)
-    advqa_tokens = text_tokens(datasets["advqa"], counter)
-    if advqa_tokens == 0:
-        raise SystemExit("the advqa campaign accepted no sample: nothing to compare")
-
-    for kind in ("paraphrase", "entigraph", "raw"):
-        for multiple in (1, args.scale):
-            key = kind if multiple == 1 else f"{kind}_{multiple}x"
-            started = time.perf_counter()
-            out = work / "baselines" / f"{key}.jsonl"
-            if not out.exists():
-                build_baseline(kind, reference, advqa_tokens * multiple, out, generator=args.generator,
-                               tokenizer=args.student)
-            datasets[key] = out
-            timed(key, "generate", started)
-
-    adapters: dict[str, Path] = {}
-    for key, dataset in [*datasets.items(), ("advqa_dpo", datasets["advqa"])]:
-        started = time.perf_counter()
-        config = TrainConfig(method="dpo" if key == "advqa_dpo" else "sft", epochs=args.epochs,
-                             max_steps=args.max_steps)
-        adapters[key] = work / "adapters" / key
-        train(dataset, args.student, adapters[key], config)
-        timed(key, "train", started)
-
-    methods: dict[str, dict[str, Any]] = {}
-    for key in ["base", *adapters]:
-        started = time.perf_counter()
-        result = evaluate(args.student, adapter=adapters.get(key), legalbench=args.legalbench,
-                          tasks=tasks, limit=args.limit or None, prompt_style=args.prompt_style,
-                          reference_documents=reference_documents, only_reference=True,
-                          calibration=args.calibration, dtype=args.dtype)
-        timed(key, "evaluate", started)
-        source = datasets.get(key.removesuffix("_dpo")) if key != "base" else None
-        synthetic = text_tokens(source, counter) if source else 0
-        methods[key] = {
-            "synthetic_tokens": synthetic,
-            "training_tokens": round(synthetic * args.epochs) if source else 0,
-            "macro_balanced_accuracy": result["macro"]["balanced_accuracy"],
-            "macro_ci95": result["macro"].get("ci95") or macro_interval(result["tasks"]),
-            "macro_balanced_accuracy_uncalibrated": result["macro"].get("uncalibrated", {}).get(
-                "balanced_accuracy"),
-            "tasks": result["tasks"],
-            "seconds": stages.get(key, {}),
-        }
-        print(f"{key:>16}: tokens {synthetic:>7}  balanced accuracy "
-              f"{methods[key]['macro_balanced_accuracy']:.3f} {methods[key]['macro_ci95']}")
-
-    results = {
+    results: dict[str, Any] = {
         "machine": machine(),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "tasks": tasks,
-        "reference_contracts": len(reference_documents),
-        "advqa_campaign": {k: campaign[k] for k in ("probes", "accepted", "exhausted", "failed",
-                                                      "duplicates_dropped", "model_calls", "tokens")},
-        "methods": methods,
-        "wall_seconds": round(time.perf_counter() - run_started, 1),
+        "recipe": recipe.to_dict(), "contracts": contracts, "tasks": tasks,
+        "reference_contracts": len(contracts),
+        "question_rows": {"choice": sum(r.kind == "choice" for r in chosen_rows),
+                          "yes_no": sum(r.kind == "yes_no" for r in chosen_rows)},
+        "methods": {},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    picture = plot(methods, args.out.with_suffix(".png"))
+    status = "finished"
+    try:
+        datasets: dict[str, Path] = {}
+        with stages.run("advqa", "generate"):
+            models = {role: args.generator for role in ("questioner", "expert", "critic")}
+            models["student"] = args.student
+            settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
+                                        probe=ProbeSettings(max_rounds=args.max_rounds))
+            campaign = run_campaign(load_index(work / "index"), work / "advqa", models=models,
+                                    settings=settings)
+        results["advqa_campaign"] = {k: campaign.get(k) for k in (
+            "probes", "accepted", "exhausted", "failed", "duplicates_dropped", "model_calls", "tokens")}
+        results["advqa_campaign"]["shortfall"] = max(0, args.min_accepted - (campaign.get("accepted") or 0))
+        datasets["advqa"] = datasets["advqa_dpo"] = work / "advqa" / "dataset.jsonl"
+        advqa_tokens = text_tokens(datasets["advqa"], counter)
+        if advqa_tokens == 0:
+            raise SystemExit("the advqa campaign accepted no sample: nothing to compare")
+        datasets["answer_key"] = write_jsonl(work / "controls" / "answer_key.jsonl", answer_key(chosen_rows))
+        datasets["restated"] = write_jsonl(work / "controls" / "restated.jsonl", restated_facts(chosen_rows))
+        for family in FAMILIES:
+            for multiple in (1, args.scale):
+                key = family if multiple == 1 else f"{family}_{multiple}x"
+                out = work / "baselines" / f"{key}.jsonl"
+                datasets[key] = out
+                if key in methods_wanted and not stats_path(out).is_file():
+                    with stages.run(key, "generate"):
+                        build_baseline(family, reference, advqa_tokens * multiple, out,
+                                       generator=args.generator, tokenizer=args.student,
+                                       workers=args.workers)
+
+        base_dir = work / "scores" / "base"
+        if not (base_dir / "closed_book.json").is_file():
+            with stages.run("base", "evaluate"):
+                write_json(base_dir / "legalbench.json", evaluate(
+                    args.student, legalbench=args.legalbench, tasks=tasks, prompt_style="zero-shot",
+                    reference_documents=reference_documents, only_reference=True,
+                    calibration=args.calibration, dtype=args.dtype))
+                write_json(base_dir / "closed_book.json",
+                           evaluate_closed_book(args.student, args.qa, documents=names))
+        for seed in range(args.training_seeds):  # every method's first seed before any second
+            for key in methods_wanted:
+                adapter = work / "adapters" / key / f"seed{seed}"
+                scores = work / "scores" / key / f"seed{seed}"
+                if not (adapter / "adapter_model.safetensors").is_file():
+                    with stages.run(key, "train"):
+                        method = "dpo" if key == "advqa_dpo" else "sft"
+                        options = recipe.to_dict() | {"method": method, "seed": seed}
+                        if method == "dpo":
+                            options["learning_rate"] = None  # DPO's own default
+                        train(datasets[key], args.student, adapter, type(recipe)(**options))
+                if not (scores / "closed_book.json").is_file():
+                    with stages.run(key, "evaluate"):
+                        write_json(scores / "legalbench.json", evaluate(
+                            args.student, adapter=adapter, legalbench=args.legalbench, tasks=tasks,
+                            prompt_style="zero-shot", reference_documents=reference_documents,
+                            only_reference=True, calibration=args.calibration, dtype=args.dtype))
+                        write_json(scores / "closed_book.json", evaluate_closed_book(
+                            args.student, args.qa, adapter=adapter, documents=names,
+                            baseline=base_dir / "closed_book.json"))
+    except OutOfTime as stopped:
+        status = f"stopped at --max-hours before {stopped}: run again to continue"
+        print(status, file=sys.stderr)
+
+    summarize(results, work, methods_wanted, chosen_rows, counter, stages.seconds)
+    results["status"] = status
+    results["wall_seconds"] = round(sum(s for stage in stages.seconds.values() for s in stage.values()), 1)
+    picture = plot(results["methods"], args.out.with_suffix(".png"))
     results["plot"] = str(picture.relative_to(ROOT)) if picture and picture.is_relative_to(ROOT) else None
-    args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    write_json(args.out, results)
+    print_table(results)
     print(f"results: {args.out}" + (f", plot: {picture}" if picture else ""))
+    return 0
+
+
+def summarize(results: dict[str, Any], work: Path, methods: list[str], rows, counter,
+              seconds: dict[str, dict[str, float]]) -> None:
+    """Read every finished score file into results["methods"]."""
+    sources = {"advqa": work / "advqa" / "dataset.jsonl", "advqa_dpo": work / "advqa" / "dataset.jsonl",
+               "answer_key": work / "controls" / "answer_key.jsonl",
+               "restated": work / "controls" / "restated.jsonl"}
+    base_dir = work / "scores" / "base"
+    if (base_dir / "closed_book.json").is_file():
+        results["methods"]["base"] = {
+            "synthetic_tokens": 0, "training_tokens": 0,
+            **legalbench_summary({0: read_json(base_dir / "legalbench.json")}),
+            "closed_book": closed_book_summary(rows, {0: read_json(base_dir / "closed_book.json")}),
+            "seconds": seconds.get("base", {})}
+    for key in methods:
+        folders = sorted((work / "scores" / key).glob("seed*/closed_book.json"))
+        if not folders:
+            continue
+        seeds = {int(f.parent.name.removeprefix("seed")): f.parent for f in folders}
+        source = sources.get(key, work / "baselines" / f"{key}.jsonl")
+        synthetic = text_tokens(source, counter)
+        epochs = [_last_epoch(work / "adapters" / key / f"seed{s}") for s in seeds]
+        results["methods"][key] = {
+            "synthetic_tokens": synthetic,
+            "training_tokens": round(synthetic * sum(epochs) / len(epochs)),
+            **legalbench_summary({s: read_json(d / "legalbench.json") for s, d in seeds.items()}),
+            "closed_book": closed_book_summary(rows, {s: read_json(d / "closed_book.json")
+                                                      for s, d in seeds.items()}),
+            "seconds": seconds.get(key, {}),
+        }
+
+
+def _last_epoch(adapter: Path) -> float:
+    """How many passes over its corpus an adapter's training made (the loss log's last epoch)."""
+    lines = (adapter / "loss.jsonl").read_text(encoding="utf-8").splitlines()
+    return float(json.loads(lines[-1]).get("epoch") or 0) if lines else 0.0
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"{'method':>16} {'tokens':>8}  {'choice acc [95%]':<22} {'yes/no bal. acc [95%]':<22} "
+          f"{'learned/forgot':<15} {'LegalBench':<10}")
+    for key, m in results["methods"].items():
+        closed = m["closed_book"]
+        cells = []
+        for kind, name in (("choice", "choice_accuracy"), ("yes_no", "yes_no_balanced_accuracy")):
+            low, high = closed["ci"].get(kind, [0, 0])
+            cells.append(f"{closed.get(name, 0):.3f} [{low:.3f},{high:.3f}]")
+        change = f"{closed.get('learned', '-')}/{closed.get('forgotten', '-')}"
+        print(f"{key:>16} {m['synthetic_tokens']:>8}  {cells[0]:<22} {cells[1]:<22} {change:<15} "
+              f"{m['macro_balanced_accuracy']:.3f}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

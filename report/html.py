@@ -380,38 +380,64 @@ def _family(method: str) -> str:
     return re.sub(r"_(\d+x|dpo)$", "", method)
 
 
+def _benchmark_plot(methods: dict[str, Any], value, interval, y_label: str, label: str) -> str:
+    """One evaluation's score against synthetic tokens: a point per method, the base model dashed."""
+    points = [plots.Point(label=name, x=float(m.get("synthetic_tokens") or 0), y=float(value(m)),
+                          low=(interval(m) or [None, None])[0], high=(interval(m) or [None, None])[1],
+                          family=_family(name))
+              for name, m in methods.items() if name != "base" and value(m) is not None]
+    base = value(methods.get("base") or {})
+    baseline = ("base model", float(base)) if base is not None else None
+    return plots.log_x_plot(points, baseline=baseline, x_label="synthetic training tokens (log scale)",
+                            y_label=y_label, label=label)
+
+
+def _closed(m: dict[str, Any], key: str) -> Any:
+    return (m.get("closed_book") or {}).get(key)
+
+
 def _benchmark(result: ResultFile) -> str:
     data = result.data
     methods = data["methods"]
-    base = methods.get("base") or {}
-    points = [plots.Point(label=name, x=float(m.get("synthetic_tokens") or 0),
-                          y=float(m.get("macro_balanced_accuracy") or 0),
-                          low=(m.get("macro_ci95") or [None, None])[0],
-                          high=(m.get("macro_ci95") or [None, None])[1], family=_family(name))
-              for name, m in methods.items()
-              if name != "base" and m.get("macro_balanced_accuracy") is not None]
-    baseline = ("base model", float(base["macro_balanced_accuracy"])) \
-        if base.get("macro_balanced_accuracy") is not None else None
-    plot = plots.log_x_plot(points, baseline=baseline, x_label="synthetic training tokens (log scale)",
-                            y_label="macro balanced accuracy",
-                            label="Accuracy against synthetic training tokens")
+    panels = [_benchmark_plot(methods, lambda m: m.get("macro_balanced_accuracy"),
+                              lambda m: m.get("macro_ci95"), "macro balanced accuracy",
+                              "Accuracy against synthetic training tokens: LegalBench contract tasks")]
+    if any(m.get("closed_book") for m in methods.values()):
+        panels = [
+            _benchmark_plot(methods, lambda m: _closed(m, "choice_accuracy"),
+                            lambda m: (_closed(m, "ci") or {}).get("choice"), "choice accuracy",
+                            "Accuracy against synthetic training tokens: closed-book value questions"),
+            _benchmark_plot(methods, lambda m: _closed(m, "yes_no_balanced_accuracy"),
+                            lambda m: (_closed(m, "ci") or {}).get("yes_no"), "yes/no balanced accuracy",
+                            "Accuracy against synthetic training tokens: closed-book yes/no questions"),
+            *panels]
     tasks = list(data.get("tasks") or [])
     if not tasks:
         tasks = sorted({t for m in methods.values() for t in (m.get("tasks") or {})})
     rows = []
     for name, m in methods.items():
         task_cells = [_metric(((m.get("tasks") or {}).get(t) or {}).get("balanced_accuracy")) for t in tasks]
+        closed = m.get("closed_book") or {}
+        ci = closed.get("ci") or {}
+        change = (f"{_number(closed.get('learned'), 1)} / {_number(closed.get('forgotten'), 1)}"
+                  if "learned" in closed else "–")
         rows.append([f"<b>{e(name)}</b>", _number(m.get("synthetic_tokens")),
                      _number(m.get("training_tokens")),
+                     _metric(closed.get("choice_accuracy")) + _ci(ci.get("choice")),
+                     _metric(closed.get("yes_no_balanced_accuracy")) + _ci(ci.get("yes_no")), change,
+                     _number(len(closed["seeds"]) if isinstance(closed.get("seeds"), list) else None),
                      _metric(m.get("macro_balanced_accuracy")) + _ci(m.get("macro_ci95")), *task_cells])
-    table = _table(["method", "synthetic tokens", "training tokens", "macro balanced accuracy [95% CI]",
-                    *[e(t) for t in tasks]], rows)
+    table = _table(["method", "synthetic tokens", "training tokens", "closed-book choice accuracy [95% CI]",
+                    "closed-book yes/no balanced accuracy [95% CI]", "learned / forgotten", "seeds",
+                    "LegalBench macro balanced accuracy [95% CI]", *[e(t) for t in tasks]], rows)
     settings = data.get("settings") or {}
-    described = ", ".join(f"{k} {settings[k]}" for k in ("student", "generator", "tasks", "limit", "seeds")
+    described = ", ".join(f"{k} {settings[k]}" for k in ("student", "generator", "contracts", "probes",
+                                                          "training_seeds", "tasks", "limit", "seeds")
                           if k in settings)
+    plotted = "".join(f'<div class="plotbox">{p}</div>' for p in panels if p)
     return (f'<div class="card wide"><h3>{e(result.path.name)}</h3><p class="caption">{e(result.path)}'
             f"{' · ' + e(described) if described else ''}</p>"
-            f'<div class="plotbox">{plot or "<p class=muted>No method with synthetic tokens.</p>"}</div>'
+            f'{plotted or "<p class=muted>No method with synthetic tokens.</p>"}'
             f"{table}</div>")
 
 

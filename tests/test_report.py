@@ -116,6 +116,13 @@ def test_hostile_text_is_escaped(tmp_path):
     assert page.count("<script") == 2  # the passage data and the report's own script
 
 
+def closed_book(score: float) -> dict:
+    return {"choice_accuracy": score + 0.1, "yes_no_balanced_accuracy": score,
+            "ci": {"choice": [score, score + 0.2], "yes_no": [score - 0.1, score]},
+            "n": {"choice": 32, "yes_no": 208}, "learned": 7.0, "forgotten": 2.0,
+            "seeds": [{"seed": 0}, {"seed": 1}]}
+
+
 def test_evaluation_and_benchmark_results_are_shown(scripted, tmp_path):
     run, _ = scripted
     copy = tmp_path / "run"
@@ -132,14 +139,18 @@ def test_evaluation_and_benchmark_results_are_shown(scripted, tmp_path):
                  "tasks": ["cuad_audit_rights"],
                  "methods": {name: {"synthetic_tokens": tokens, "macro_balanced_accuracy": acc,
                                     "macro_ci95": [acc - 0.05, acc + 0.05],
-                                    "tasks": {"cuad_audit_rights": {"balanced_accuracy": acc}}}
+                                    "tasks": {"cuad_audit_rights": {"balanced_accuracy": acc}},
+                                    "closed_book": closed_book(acc)}
                              for name, tokens, acc in methods}}
     bench_file = tmp_path / "sample_efficiency.json"
     bench_file.write_text(json.dumps(benchmark))
     page = render_report(load_run(copy, [bench_file]))
     assert 'id="evaluation"' in page and "cuad_audit_rights" in page and "0.610" in page
     assert 'id="benchmark"' in page
-    assert "Accuracy against synthetic training tokens" in page
+    assert "Accuracy against synthetic training tokens: LegalBench contract tasks" in page
+    assert "Accuracy against synthetic training tokens: closed-book value questions" in page
+    assert "closed-book yes/no balanced accuracy" in page and "0.720" in page  # advqa's choice accuracy
+    assert "7 / 2" in page or "7.0 / 2.0" in page  # learned / forgotten
     assert ">1,000</text>" in page  # a log-scale tick
     with pytest.raises(ReportError, match="not an evaluation results file"):
         load_run(copy, [copy / "stats.json"])
