@@ -332,3 +332,18 @@ def test_unknown_target_module_is_a_user_error(tmp_path, chat_dataset):
 
     with pytest.raises(TrainingError, match="no layer named 'query'.*q_proj"):
         train(chat_dataset, MODEL, tmp_path / "o", TrainConfig(target_modules=["query"], **TINY))
+
+
+@pytest.mark.integration
+def test_the_gpu_options_bf16_and_gradient_checkpointing_train_on_the_cpu_too(tmp_path, chat_dataset):
+    from advqa.training import build_trainer, train
+    from advqa.training.trainers import _CHECKPOINTING_FIELD
+
+    config = TrainConfig(**(TINY | {"bf16": True, "gradient_checkpointing": True}))
+    trainer = build_trainer(read_dataset(chat_dataset), MODEL, tmp_path / "probe", config)
+    assert trainer.args.bf16 and trainer.args.use_cpu
+    assert getattr(trainer.args, _CHECKPOINTING_FIELD) is True  # the trainer turns it on as it starts
+    summary = train(chat_dataset, MODEL, tmp_path / "out", config)
+    assert summary["steps"] == 2 and 0 < summary["final_loss"] < 20
+    assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
+    assert json.loads((tmp_path / "out" / "train_config.json").read_text())["bf16"] is True

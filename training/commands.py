@@ -34,14 +34,22 @@ def train_command(
     lora_r: Annotated[int | None, typer.Option(help="LoRA rank.", show_default="16")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step.", show_default="4")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per sample.", show_default="512")] = None,
+    bf16: Annotated[bool | None, typer.Option(
+        "--bf16/--no-bf16", help="bfloat16 mixed precision.", show_default="on a GPU with bf16")] = None,
+    gradient_checkpointing: Annotated[bool | None, typer.Option(
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Recompute activations in the backward pass: less memory, slower.", show_default="off")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file whose 'train' table holds settings.")] = None,
     merge: Annotated[bool, typer.Option(help="Also write the merged full model to OUT/merged.")] = False,
 ) -> None:
     """Fine-tune a LoRA adapter on a dataset: SFT on the expert answers, or DPO over the student's."""
     train_config = load_train_config(config, method=method, max_steps=max_steps, epochs=epochs,
                                      learning_rate=learning_rate, lora_r=lora_r, batch_size=batch_size,
-                                     max_length=max_length)
+                                     max_length=max_length, bf16=bf16,
+                                     gradient_checkpointing=gradient_checkpointing)
     summary = train(dataset, model, out, train_config, merge=merge)
+    if not summary["main_process"]:
+        return  # under a multi-process launcher, the first process reports
     table = Table(title=f"{summary['method']} run", show_header=False)
     for key in ("samples", "train_rows", "steps", "resumed_from_step", "final_loss",
                 "trainable_parameters", "seconds", "out_dir"):

@@ -40,6 +40,8 @@ class TrainConfig:
     save_steps: int = 50                 # checkpoint every N optimizer steps (and at the end)
     save_total_limit: int = 2            # checkpoints kept under out_dir/checkpoints
     dpo_beta: float = 0.1                # DPO: how far the policy may move from the base model
+    bf16: bool | None = None             # bfloat16 mixed precision; None: on a GPU that supports it
+    gradient_checkpointing: bool = False  # recompute activations in the backward pass: less memory, slower
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -64,13 +66,14 @@ class TrainConfig:
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,), "target_modules": (list,), "learning_rate": (int, float), "epochs": (int, float),
-    "lora_dropout": (int, float), "dpo_beta": (int, float),
+    "lora_dropout": (int, float), "dpo_beta": (int, float), "bf16": (bool,),
+    "gradient_checkpointing": (bool,),
 }
 
 
 def _check_type(name: str, value: Any, source: str) -> Any:
     expected = _TYPES.get(name, (int,))
-    if isinstance(value, bool) or not isinstance(value, expected):
+    if (isinstance(value, bool) and bool not in expected) or not isinstance(value, expected):
         kind = " or ".join(t.__name__ for t in expected)
         raise TrainingError(f"{source}: {name} must be {kind}, got {value!r}")
     if name == "target_modules" and not all(isinstance(item, str) for item in value):

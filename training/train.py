@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ def _check_resumable(out_dir: Path, record: dict[str, Any]) -> None:
                                 f"not {record[key]!r}; use another --out to start a new run")
 
 
+def is_main_process() -> bool:
+    """False in every process but the first under torchrun / `accelerate launch` (RANK > 0)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _checkpoint_step(checkpoint: str | None) -> int:
     if checkpoint is None:
         return 0
@@ -64,15 +70,17 @@ def train(dataset_path: str | Path, model_spec: str, out_dir: str | Path, config
     if last_checkpoint:
         _check_resumable(out_dir, record)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
     loss_file = out_dir / LOSS_FILE
-    truncate_loss_log(loss_file, _checkpoint_step(last_checkpoint))
+    main = is_main_process()
+    if main:  # under a multi-process launcher every process runs this function; one writes the files
+        write_atomic(out_dir / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
+        truncate_loss_log(loss_file, _checkpoint_step(last_checkpoint))
 
     trainer = build_trainer(samples, model_spec, checkpoints_dir, config, callbacks=[LossLogger(loss_file)])
     trainer.train(resume_from_checkpoint=last_checkpoint)
-    trainer.save_model(str(out_dir))  # adapter_model.safetensors, adapter_config.json and the tokenizer
+    trainer.save_model(str(out_dir))  # main process only: adapter_model.safetensors, config, tokenizer
     trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
-    if merge:
+    if merge and main:
         merged = trainer.model.merge_and_unload()
         merged.save_pretrained(out_dir / MERGED_DIR)
         trainer.processing_class.save_pretrained(out_dir / MERGED_DIR)
@@ -80,6 +88,8 @@ def train(dataset_path: str | Path, model_spec: str, out_dir: str | Path, config
     losses = read_loss_log(loss_file)
     return {
         "out_dir": str(out_dir),
+        "processes": int(os.environ.get("WORLD_SIZE", "1")),
+        "main_process": main,
         "method": config.method,
         "samples": len(samples),
         "train_rows": len(trainer.train_dataset),

@@ -22,6 +22,7 @@ _CHECKPOINTING_FIELD = ("activation_checkpointing" if "activation_checkpointing"
 
 def _common_args(config: TrainConfig, checkpoints_dir: Path) -> dict[str, Any]:
     on_gpu = torch.cuda.is_available()
+    bf16 = config.bf16 if config.bf16 is not None else on_gpu and torch.cuda.is_bf16_supported()
     return {
         "output_dir": str(checkpoints_dir),
         "num_train_epochs": config.epochs,
@@ -36,12 +37,15 @@ def _common_args(config: TrainConfig, checkpoints_dir: Path) -> dict[str, Any]:
         "save_steps": config.save_steps,
         "save_total_limit": config.save_total_limit,
         "report_to": "none",
-        # trl defaults to bf16 everywhere; on CPU keep float32 (bf16 autocast there needs use_cpu=True and
-        # took about twice the CPU time per step on this project's machine).
-        "bf16": on_gpu and torch.cuda.is_bf16_supported(),
+        # trl defaults to bf16 everywhere; by default keep float32 on CPU (bf16 autocast there took about
+        # twice the CPU time per step on this project's machine).
+        "bf16": bf16,
         # trl turns gradient checkpointing on by default; a small model has the memory, so keep the speed.
-        _CHECKPOINTING_FIELD: False,
+        _CHECKPOINTING_FIELD: config.gradient_checkpointing,
         "dataloader_pin_memory": on_gpu,
+        # Without a GPU, processes started by `accelerate launch --multi_gpu --num_processes N` (torchrun)
+        # join one gloo process group on the CPU, rather than each training alone.
+        "use_cpu": not (on_gpu or torch.backends.mps.is_available()),
     }
 
 
