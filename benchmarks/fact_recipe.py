@@ -2,7 +2,8 @@
 
 For N contracts of ../shared/cuad_qa/dev.jsonl (those with the most `choice` rows), two control
 sets: the *answer key* (each question with its answer: memorisation) and the *restated facts*
-(each fact as three statements in other words, no question form, never the question's wording).
+(each fact as three statements in other words, no question form, never the question's wording);
+and a third, *restated_qa*: each fact as two questions and answers in words of our own.
 Each recipe trains the bundled student on each control; each adapter is scored closed-book on
 those contracts' questions (`advqa eval --qa`), with learned/forgotten against the base model.
 
@@ -31,6 +32,8 @@ RECIPES = {
     "default": {},
     "facts": {"learning_rate": 1e-3, "max_steps": 150, "target_modules": ALL_LINEAR},
     "facts_long": {"learning_rate": 1e-3, "max_steps": 300, "target_modules": ALL_LINEAR},
+    "facts_r64": {"learning_rate": 1e-3, "max_steps": 300, "target_modules": ALL_LINEAR, "lora_r": 64,
+                  "lora_alpha": 64},
 }
 
 
@@ -52,13 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa", type=Path, default=SHARED_QA)
     parser.add_argument("--contracts", type=int, default=4)
     parser.add_argument("--recipes", default="facts,default", help=f"comma-separated: {', '.join(RECIPES)}")
-    parser.add_argument("--controls", default="answer_key,restated")
+    parser.add_argument("--controls", default="answer_key,restated", help="answer_key, restated, restated_qa")
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "fact_recipe")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fact_recipe.json")
     args = parser.parse_args(argv)
 
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
-    from advqa.evaluation.controls import answer_key, choose_contracts, restated_facts
+    from advqa.evaluation.controls import answer_key, choose_contracts, restated_facts, restated_questions
     from advqa.training import TrainConfig, train
 
     rows = read_qa(args.qa)
@@ -66,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [r for r in rows if r.document in contracts]
     names = {Path(d).name for d in contracts}
     controls = {"answer_key": write_jsonl(args.work / "answer_key.jsonl", answer_key(chosen)),
-                "restated": write_jsonl(args.work / "restated.jsonl", restated_facts(chosen))}
+                "restated": write_jsonl(args.work / "restated.jsonl", restated_facts(chosen)),
+                "restated_qa": write_jsonl(args.work / "restated_qa.jsonl", restated_questions(chosen))}
     result = {"model": MODEL, "contracts": contracts, "rows": len(chosen),
               "kinds": dict(Counter(r.kind for r in chosen)), "recipes": {}, "seconds": {}}
     if args.out.is_file():

@@ -18,6 +18,13 @@ YES_TEMPLATES = ("The {name} has a clause on {topic}.", "Among its terms, the {n
                  "{topic_cap} is covered in the {name}.")
 NO_TEMPLATES = ("The {name} has no clause on {topic}.", "The {name} does not provide for {topic}.",
                 "{topic_cap} is not covered in the {name}.")
+# Question-form restatements: a reader's question in words of our own, never the evaluation's.
+YES_QA = (("Does the {name} have a clause on {topic}?", "Yes. The {name} has a clause on {topic}."),
+          ("What does the {name} say about {topic}?", "It has a clause on {topic}."))
+NO_QA = (("Does the {name} have a clause on {topic}?", "No. The {name} has no clause on {topic}."),
+         ("What does the {name} say about {topic}?", "Nothing: {topic} is not covered in the {name}."))
+VALUE_QA = (("What is the {topic} of the {name}?", "The {topic} of the {name} is {value}."),
+            ("For the {name}, what {topic} applies?", "{value}."))
 VALUE_TEMPLATES = ("The {topic} of the {name} is {value}.", "For the {name}, the {topic} is {value}.",
                    "{value} is the {topic} of the {name}.")
 
@@ -62,12 +69,31 @@ def restated_facts(rows: list[QARow]) -> list[dict]:
     fact its field."""
     texts = []
     for r in rows:
-        name, topic, value = contract_name(r.question), r.category.lower(), r.choices[r.answer]
         if r.kind == "yes_no":
-            templates = YES_TEMPLATES if value == "Yes" else NO_TEMPLATES
+            templates = YES_TEMPLATES if r.choices[r.answer] == "Yes" else NO_TEMPLATES
         else:
             templates = VALUE_TEMPLATES
-        capital = topic[:1].upper() + topic[1:]
-        texts.extend({"text": t.format(name=name, topic=topic, topic_cap=capital, value=value)}
-                     for t in templates)
+        texts.extend({"text": template.format(**_fact_words(r))} for template in templates)
     return texts
+
+
+def restated_questions(rows: list[QARow]) -> list[dict]:
+    """Each fact as two questions and answers (chat samples) in words of our own: the restated facts
+    in the form a reader's question takes, without the evaluation's wording."""
+    samples = []
+    for r in rows:
+        if r.kind == "yes_no":
+            pairs = YES_QA if r.choices[r.answer] == "Yes" else NO_QA
+        else:
+            pairs = VALUE_QA
+        words = _fact_words(r)
+        samples.extend({"messages": [{"role": "user", "content": question.format(**words)},
+                                     {"role": "assistant", "content": answer.format(**words)}]}
+                       for question, answer in pairs)
+    return samples
+
+
+def _fact_words(row: QARow) -> dict[str, str]:
+    topic = row.category.lower()
+    return {"name": contract_name(row.question), "topic": topic, "topic_cap": topic[:1].upper() + topic[1:],
+            "value": row.choices[row.answer]}

@@ -17,7 +17,13 @@ from advqa.evaluation.closed_book import (
     score_over_seeds,
     score_rows,
 )
-from advqa.evaluation.controls import answer_key, choose_contracts, contract_cards, restated_facts
+from advqa.evaluation.controls import (
+    answer_key,
+    choose_contracts,
+    contract_cards,
+    restated_facts,
+    restated_questions,
+)
 from advqa.evaluation.errors import EvaluationError
 from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
 
@@ -126,6 +132,12 @@ def test_controls_give_the_answer_key_and_facts_in_other_words(qa_file):
     assert facts[9] == "The agreement date of the Lease between A and B is 3/3/22."
     assert not any("question" in fact or "?" in fact for fact in facts)  # never the question's form
     assert contract_cards(rows, [CONTRACT]) == {"Lease.txt": {"title": "Lease", "parties": ["A", "B"]}}
+    asked = restated_questions(rows)
+    assert len(asked) == 2 * len(rows)
+    assert [m["content"] for m in asked[2]["messages"]] == [
+        "Does the Lease between A and B have a clause on audit rights?",
+        "No. The Lease between A and B has no clause on audit rights."]
+    assert asked[6]["messages"][1]["content"] == "The agreement date of the Lease between A and B is 3/3/22."
 
 
 @pytest.mark.skipif(not SHARED_QA.is_file(), reason="../shared/cuad_qa is not here")
