@@ -47,12 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--student", default="bundled:smollm2-135m")
     parser.add_argument("--generator", default="bundled:smollm2-135m",
                         help="questioner, expert, critic and baseline generator")
-    parser.add_argument("--probes", type=int, default=200, help="advqa seed passages (probes)")
+    parser.add_argument("--probes", type=int, default=240,
+                        help="advqa seed passages (probes); about half are accepted on CUAD")
     parser.add_argument("--min-accepted", type=int, default=100,
                         help="advqa samples the comparison needs; fewer is reported as a shortfall")
     parser.add_argument("--concurrency", type=int, default=16, help="advqa probes in flight")
     parser.add_argument("--workers", type=int, default=16, help="baseline generation calls in flight")
-    parser.add_argument("--max-rounds", type=int, default=2)
+    parser.add_argument("--max-rounds", type=int, default=3, help="rounds per probe (advqa's default)")
     parser.add_argument("--scale", type=int, default=10, help="the larger baselines' token multiple")
     parser.add_argument("--methods", default="all",
                         help="comma-separated subset of advqa, advqa_dpo, paraphrase, entigraph, raw, "
@@ -67,11 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calibration", default="batch", help="none | batch (see `advqa eval --help`)")
     parser.add_argument("--dtype", default="auto", help="evaluation dtype: float32 | bfloat16 | auto")
     parser.add_argument("--max-hours", type=float, default=None)
+    parser.add_argument("--generate-only", action="store_true",
+                        help="stop once every corpus is written (train and evaluate on another run)")
     return parser.parse_args(argv)
 
 
 class OutOfTime(Exception):
-    """--max-hours passed: no further stage starts."""
+    """--max-hours passed (or --generate-only): no further stage starts."""
 
 
 class Stages:
@@ -327,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                         build_baseline(family, reference, advqa_tokens * multiple, out,
                                        generator=args.generator, tokenizer=args.student,
                                        workers=args.workers)
+        if args.generate_only:
+            raise OutOfTime("training (--generate-only)")
 
         base_dir = work / "scores" / "base"
         if not (base_dir / "closed_book.json").is_file():
@@ -358,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                             args.student, args.qa, adapter=adapter, documents=names,
                             baseline=base_dir / "closed_book.json"))
     except OutOfTime as stopped:
-        status = f"stopped at --max-hours before {stopped}: run again to continue"
+        status = f"stopped before {stopped}: run again to continue"
         print(status, file=sys.stderr)
 
     summarize(results, work, methods_wanted, chosen_rows, counter, stages.seconds)
