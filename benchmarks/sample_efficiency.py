@@ -44,7 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--qa", type=Path, default=SHARED / "cuad_qa/dev.jsonl")
     parser.add_argument("--legalbench", type=Path, default=SHARED / "legalbench")
     parser.add_argument("--contracts", type=int, default=8, help="reference contracts")
-    parser.add_argument("--student", default="bundled:smollm2-135m")
+    parser.add_argument("--student", default="bundled:smollm2-135m",
+                        help="the model trained and evaluated: bundled:... or hf:<folder or hub id>")
+    parser.add_argument("--student-role", default=None,
+                        help="who plays the student in the campaign (default --student), e.g. the same "
+                             "weights served by vLLM: openai:<model>")
     parser.add_argument("--generator", default="bundled:smollm2-135m",
                         help="questioner, expert, critic and baseline generator")
     parser.add_argument("--probes", type=int, default=240,
@@ -306,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         datasets: dict[str, Path] = {}
         with stages.run("advqa", "generate"):
             models = {role: args.generator for role in ("questioner", "expert", "critic")}
-            models["student"] = args.student
+            models["student"] = args.student_role or args.student
             settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
                                         probe=ProbeSettings(max_rounds=args.max_rounds))
             campaign = run_campaign(load_index(work / "index"), work / "advqa", models=models,

@@ -151,3 +151,30 @@ def test_a_reference_corpus_of_named_contracts_maps_their_legalbench_rows(tmp_pa
     assert read_reference_documents(tmp_path / "reference") == set(record["documents"])
     with pytest.raises(EvaluationError, match="contract file not found"):
         build_contract_corpus(legalbench, ["cuad/No such contract.txt"], tmp_path / "other")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SHARED_QA.is_file(), reason="../shared/cuad_qa is not here")
+def test_twenty_statements_of_a_contracts_facts_teach_the_student_some_of_its_answers(tmp_path):
+    """The training recipe stores facts: 20 statements about one contract (its dates and terms first,
+    in words other than the questions') move rows the base model got wrong to right."""
+    from advqa.evaluation.closed_book import evaluate_closed_book
+    from advqa.training import TrainConfig, train
+
+    rows = read_qa(SHARED_QA)
+    contract = choose_contracts(rows, 1)[0]
+    about = sorted((r for r in rows if r.document == contract), key=lambda r: r.kind != "choice")
+    statements = restated_facts(about)[:20]
+    assert len(statements) == 20 and not {s["text"] for s in statements} & {r.question for r in rows}
+    dataset = tmp_path / "facts.jsonl"
+    dataset.write_text("".join(json.dumps(s) + "\n" for s in statements), encoding="utf-8")
+
+    name = {Path(contract).name}
+    base = evaluate_closed_book("bundled:smollm2-135m", SHARED_QA, documents=name)
+    (tmp_path / "base.json").write_text(json.dumps(base), encoding="utf-8")
+    train(dataset, "bundled:smollm2-135m", tmp_path / "adapter", TrainConfig(max_steps=40))
+    after = evaluate_closed_book("bundled:smollm2-135m", SHARED_QA, adapter=tmp_path / "adapter",
+                                 documents=name, baseline=tmp_path / "base.json")
+    assert after["learned"]["rows_compared"] == len(about) == 30
+    assert after["learned"]["learned"] > 0
+    assert after["overall"]["choice_accuracy"] > base["overall"]["choice_accuracy"]
