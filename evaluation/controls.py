@@ -67,30 +67,23 @@ def answer_key(rows: list[QARow]) -> list[dict]:
 def restated_facts(rows: list[QARow]) -> list[dict]:
     """Each fact as three statements (text samples): a yes/no fact names its CUAD category, a value
     fact its field."""
-    texts = []
-    for r in rows:
-        if r.kind == "yes_no":
-            templates = YES_TEMPLATES if r.choices[r.answer] == "Yes" else NO_TEMPLATES
-        else:
-            templates = VALUE_TEMPLATES
-        texts.extend({"text": template.format(**_fact_words(r))} for template in templates)
-    return texts
+    return [{"text": template.format(**_fact_words(r))}
+            for r in rows for template in _pick(r, YES_TEMPLATES, NO_TEMPLATES, VALUE_TEMPLATES)]
 
 
 def restated_questions(rows: list[QARow]) -> list[dict]:
     """Each fact as two questions and answers (chat samples) in words of our own: the restated facts
     in the form a reader's question takes, without the evaluation's wording."""
-    samples = []
-    for r in rows:
-        if r.kind == "yes_no":
-            pairs = YES_QA if r.choices[r.answer] == "Yes" else NO_QA
-        else:
-            pairs = VALUE_QA
-        words = _fact_words(r)
-        samples.extend({"messages": [{"role": "user", "content": question.format(**words)},
-                                     {"role": "assistant", "content": answer.format(**words)}]}
-                       for question, answer in pairs)
-    return samples
+    return [{"messages": [{"role": "user", "content": question.format(**_fact_words(r))},
+                          {"role": "assistant", "content": answer.format(**_fact_words(r))}]}
+            for r in rows for question, answer in _pick(r, YES_QA, NO_QA, VALUE_QA)]
+
+
+def _pick(row: QARow, yes: tuple, no: tuple, value: tuple) -> tuple:
+    """The templates for a row's fact: a Yes or a No answer, or a value."""
+    if row.kind != "yes_no":
+        return value
+    return yes if row.choices[row.answer] == "Yes" else no
 
 
 def _fact_words(row: QARow) -> dict[str, str]:
