@@ -277,12 +277,14 @@ def test_resume_continues_from_the_last_checkpoint(sft_run, tmp_path):
     shutil.copytree(folder / "out", out, ignore=shutil.ignore_patterns("merged"))
     with (out / "loss.jsonl").open("a") as log:  # a step logged after the last checkpoint, then killed
         log.write(json.dumps({"step": 3, "loss": 9.9, "learning_rate": 0.1, "epoch": 0.75}) + "\n")
-    summary = train(folder / "dataset.jsonl", MODEL, out, TrainConfig(**{**TINY, "max_steps": 3}))
-    assert summary["resumed_from_step"] == 2 and summary["steps"] == 3
+    # Two more steps: keeping the last two checkpoints deletes the one it resumed from.
+    summary = train(folder / "dataset.jsonl", MODEL, out, TrainConfig(**{**TINY, "max_steps": 4}))
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 4
     losses = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in losses] == [1, 2, 3]
+    assert [row["step"] for row in losses] == [1, 2, 3, 4]
     assert losses[2]["loss"] != 9.9
-    assert (out / "checkpoints" / "checkpoint-3").is_dir()
+    kept = sorted(path.name for path in (out / "checkpoints").glob("checkpoint-*"))
+    assert kept == ["checkpoint-3", "checkpoint-4"]
 
 
 @pytest.mark.integration

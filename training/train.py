@@ -71,10 +71,12 @@ def train(dataset_path: str | Path, model_spec: str, out_dir: str | Path, config
         _check_resumable(out_dir, record)
     out_dir.mkdir(parents=True, exist_ok=True)
     loss_file = out_dir / LOSS_FILE
+    # Read now: training goes on to delete the checkpoint it resumed from (save_total_limit).
+    resumed_from = _checkpoint_step(last_checkpoint)
     main = is_main_process()
     if main:  # under a multi-process launcher every process runs this function; one writes the files
         write_atomic(out_dir / CONFIG_FILE, json.dumps(record, indent=2) + "\n")
-        truncate_loss_log(loss_file, _checkpoint_step(last_checkpoint))
+        truncate_loss_log(loss_file, resumed_from)
 
     trainer = build_trainer(samples, model_spec, checkpoints_dir, config, callbacks=[LossLogger(loss_file)])
     trainer.train(resume_from_checkpoint=last_checkpoint)
@@ -94,7 +96,7 @@ def train(dataset_path: str | Path, model_spec: str, out_dir: str | Path, config
         "samples": len(samples),
         "train_rows": len(trainer.train_dataset),
         "steps": trainer.state.global_step,
-        "resumed_from_step": _checkpoint_step(last_checkpoint),
+        "resumed_from_step": resumed_from,
         "final_loss": losses[-1]["loss"] if losses else None,
         "trainable_parameters": trainable,
         "seconds": round(time.perf_counter() - started, 2),
