@@ -29,6 +29,7 @@ from .config import (
     resolve_endpoints,
     resolve_models,
 )
+from .errors import AdvqaError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Adversarial QA: turn reference documents into a small, hard, grounded "
@@ -37,7 +38,7 @@ console = Console(stderr=True)
 out = Console()
 
 
-class CampaignError(Exception):
+class CampaignError(AdvqaError):
     """A campaign in which every probe failed with an error (e.g. an unreachable model server)."""
 
 
@@ -458,19 +459,9 @@ _register_commands()
 
 def main() -> None:
     """Entry point: user errors print one line and exit 2, never a traceback."""
-    from .agents import PromptError
-    from .baselines import BaselineError
-    from .evaluation import EvaluationError
-    from .graph.checkpointers import CheckpointerError
-    from .models import ModelError
-    from .report import ReportError
-    from .retrieval import RetrievalError
-    from .training import TrainingError
-
     try:
         app()
-    except (ConfigError, ModelError, PromptError, RetrievalError, TrainingError, EvaluationError,
-            BaselineError, CheckpointerError, ReportError, CampaignError) as error:
+    except AdvqaError as error:
         print(f"advqa: error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

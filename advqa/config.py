@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import AdvqaError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -16,7 +18,7 @@ else:  # pragma: no cover
 ROLES = ("questioner", "student", "expert", "critic")
 
 
-class ConfigError(Exception):
+class ConfigError(AdvqaError):
     """A config file or setting cannot be used; the message names it and the problem."""
 
 

@@ -13,6 +13,7 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
+from ..errors import AdvqaError
 from ..retrieval import Passage
 from ..retrieval.cards import DocumentCard
 from .state import ProbeState, RoundRecord
@@ -23,7 +24,7 @@ POSTGRES_SCHEMES = ("postgres", "postgresql")
 _SETUP_LOCK = 0x61647671
 
 
-class CheckpointerError(Exception):
+class CheckpointerError(AdvqaError):
     """A checkpointer cannot be opened; the message names it (password hidden) and says why."""
 
 

@@ -287,3 +287,21 @@ def test_dataset_file_with_a_bad_line(tmp_path, capsys):
     assert_error(*advqa(capsys, "train", "--dataset", dataset, "--out", tmp_path / "adapter"),
                  f"{dataset}:2: not valid JSON")
     assert not (tmp_path / "adapter").exists()
+
+
+def test_every_user_error_shares_one_base_that_the_command_line_catches():
+    from advqa import AdvqaError
+    from advqa.agents import PromptError
+    from advqa.baselines import BaselineError
+    from advqa.cli import CampaignError
+    from advqa.config import ConfigError
+    from advqa.evaluation import EvaluationError
+    from advqa.graph.checkpointers import CheckpointerError
+    from advqa.models import ModelError
+    from advqa.report import ReportError
+    from advqa.retrieval import RetrievalError
+    from advqa.training import TrainingError
+
+    errors = (PromptError, BaselineError, CampaignError, ConfigError, EvaluationError, CheckpointerError,
+              ModelError, ReportError, RetrievalError, TrainingError)
+    assert all(issubclass(error, AdvqaError) for error in errors)
