@@ -159,7 +159,7 @@ def generate(
                  endpoints=resolve_endpoints({"base_url": base_url, "api_key_env": api_key_env,
                                               "timeout": request_timeout, "max_retries": max_retries,
                                               "max_concurrency": endpoint_concurrency},
-                                             file.get("endpoints", {}), file.get("models", {}).get("base_url")),
+                                             file.get("endpoints", {})),
                  prices=read_prices(file.get("prices", {})),
                  cache_path=resolve_cache(no_cache, fc.get("cache")),
                  checkpointer=resolve(checkpointer, fc.get("checkpointer"), "ADVQA_CHECKPOINTER", None),

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AdvqaError
+from .roles import ROLES
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROLES = ("questioner", "student", "expert", "critic")
 
 
 class ConfigError(AdvqaError):
@@ -65,6 +65,9 @@ def resolve_models(explicit: dict[str, str | None], file_models: dict[str, Any],
     """A spec per role: --<role> > --model > [models] in the file > $ADVQA_<ROLE> > $ADVQA_MODEL >
     the bundled default."""
     default = "bundled:smollm2-135m"
+    if "base_url" in file_models:
+        raise ConfigError("[models] base_url: a server's address is set under [endpoints] (base_url = ...), "
+                          "for every role or per role")
     models = {}
     file_models = {k: v for k, v in file_models.items() if k in ROLES}
     for role in ROLES:
@@ -112,11 +115,10 @@ ENDPOINT_SETTINGS = {
 }
 
 
-def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any],
-                      legacy_base_url: str | None = None) -> dict[str, Any]:
+def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any]) -> dict[str, Any]:
     """An Endpoint per role for `openai:` models. Each setting: the command-line option (for
-    every role) > [endpoints.<role>] > [endpoints] (every role) > ([models] base_url) >
-    its environment variable > the default.
+    every role) > [endpoints.<role>] > [endpoints] (every role) > its environment variable >
+    the default.
 
         [endpoints]                      # every role
         timeout = 60
@@ -142,8 +144,6 @@ def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any],
         values = {}
         for key, (kind, env) in ENDPOINT_SETTINGS.items():
             file_value = table.get(key, shared.get(key))
-            if key == "base_url" and file_value is None:
-                file_value = legacy_base_url
             value = resolve(explicit.get(key), file_value, env, None, kind)
             if value is not None:
                 values[key] = value

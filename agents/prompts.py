@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..retrieval.files import write_atomic
+from ..roles import ROLES
 from .errors import PromptError
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
-ROLES = ("questioner", "student", "expert", "critic")
 
 # What each role's prompt must contain, and what it may contain besides.
 REQUIRED = {

@@ -40,8 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from advqa.roles import ROLES
+
 ROOT = Path(__file__).resolve().parents[1]
-ROLES = ("questioner", "student", "expert", "critic")
 PARTS = ("mock", "local", "cold", "rerun")
 
 

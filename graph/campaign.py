@@ -20,6 +20,7 @@ from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
 from ..retrieval.files import write_atomic
+from ..roles import ROLES
 from .checkpointers import Checkpointer, describe, open_checkpointer
 from .probe import build_probe_graph
 from .samples import make_sample
@@ -30,11 +31,9 @@ from .state import FINAL_OUTCOMES, ProbeState
 from .stats import compute_stats
 from .threads import probe_torch_threads, torch_threads
 
-ROLES = ("questioner", "student", "expert", "critic")
 DATASET = "dataset.jsonl"
 DUPLICATES = "duplicates.jsonl"
 TRACES = "traces.jsonl"
-STATS = "stats.json"
 CONFIG = "config.toml"
 CHECKPOINTS = "checkpoints.sqlite"
 

@@ -23,7 +23,6 @@ RUN_FILES = ("config.toml", "stats.json", "traces.jsonl", "checkpoints.sqlite", 
 # How a probe ended, as the report shows it: "duplicate" is accepted but dropped as a near-duplicate,
 # "error" raised an exception (retried on resume), "unfinished" was cut short.
 OUTCOMES = ("accepted", "duplicate", "exhausted", "failed", "error", "unfinished")
-ROLES = ("questioner", "student", "expert", "critic")
 MAX_TEXT = 6000  # characters kept of one text (a reply, a passage); traces.jsonl has the rest
 _PASSAGE_BLOCK = re.compile(r'<passage id="(P\d+)" document="[^"\n]*">\n(.*?)\n</passage>', re.DOTALL)
 _SEED_BLOCK = re.compile(r"<passage>\n(.*?)\n</passage>", re.DOTALL)

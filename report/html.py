@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from ..retrieval.files import write_atomic
+from ..roles import ROLES
 from . import plots
 from .audit import find_scored_sheets
-from .data import OUTCOMES, ROLES, Probe, Round, RunData, load_run
+from .data import OUTCOMES, Probe, Round, RunData, load_run
 from .results import ResultFile
 
 ASSETS = Path(__file__).parent / "assets"

@@ -17,7 +17,7 @@ from conftest import critic_json
 
 from advqa.agents import CallContext, ListTracer, invoke_model
 from advqa.agents.schemas import CriticReply
-from advqa.config import ConfigError, read_config_file, read_prices, resolve_endpoints
+from advqa.config import ConfigError, read_config_file, read_prices, resolve_endpoints, resolve_models
 from advqa.models import Endpoint, ModelError, load_chat_model
 from advqa.models.mock_server import MockOpenAIServer, loop_reply
 
@@ -243,8 +243,8 @@ def test_endpoint_settings_resolve_in_order(monkeypatch):
     assert endpoints["student"].timeout == 7.0
     explicit = resolve_endpoints({"max_retries": 0, "base_url": "http://cli:1/v1"}, file)
     assert explicit["critic"].max_retries == 0 and explicit["critic"].base_url == "http://cli:1/v1"
-    legacy = resolve_endpoints({}, {}, legacy_base_url="http://old:1/v1")
-    assert legacy["expert"].base_url == "http://old:1/v1"
+    with pytest.raises(ConfigError, match=r"\[models\] base_url: .* under \[endpoints\]"):
+        resolve_models({}, {"base_url": "http://old:1/v1"})  # where an old config put it
 
 
 @pytest.mark.parametrize("table, message", [

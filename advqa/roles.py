@@ -1,0 +1,3 @@
+"""The four agent roles of a probe, in the order a round calls them."""
+
+ROLES = ("questioner", "student", "expert", "critic")
