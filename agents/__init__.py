@@ -20,7 +20,7 @@ from .questions import Focus, check_question, question_focuses
 from .roundtrip import Agreement, compare_answers
 from .schemas import QUESTION_TYPES, CriticReply, ExpertReply, QuestionReply
 from .student import answer_as_student
-from .tracing import JsonlTracer, ListTracer, NullTracer, Tracer, read_traces
+from .tracing import JsonlTracer, ListTracer, NullTracer, Tracer
 
 __all__ = [
     "PROMPTS_DIR", "QUESTION_TYPES", "ROLES", "SCORERS", "SIMILARITY_BAR", "Agreement", "CallContext",
@@ -30,5 +30,5 @@ __all__ = [
     "check_grounding", "check_question", "cited_labels", "combine", "compare_answers",
     "default_cache_path", "embedding_divergence", "export_prompts", "facts_divergence",
     "fallback_feedback", "invoke_model", "judge_answers", "leading_verdict", "load_prompts",
-    "question_focuses", "read_traces", "verdict_divergence",
+    "question_focuses", "verdict_divergence",
 ]

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..retrieval.files import append_line, cut_torn_tail, read_jsonl
+from ..retrieval.files import append_line, cut_torn_tail
 
 
 class Tracer(Protocol):
@@ -58,7 +58,3 @@ class JsonlTracer:
             append_line(self.path, line, fsync=False)
             self.recorded[event.get("kind", "")] += 1
 
-
-def read_traces(path: str | Path) -> list[dict[str, Any]]:
-    """The events of a traces.jsonl."""
-    return read_jsonl(path)

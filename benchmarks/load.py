@@ -79,10 +79,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
 
-    from advqa.agents import read_traces
     from advqa.graph import ProbeSettings
     from advqa.graph.campaign import CampaignSettings, run_campaign
     from advqa.retrieval import build_index, load_index
+    from advqa.retrieval.files import read_jsonl
 
     if args.work.exists():
         shutil.rmtree(args.work)
@@ -100,7 +100,7 @@ def main() -> None:
     peak = peak_rss_mib()
 
     run = args.work / "run"
-    events = read_traces(run / "traces.jsonl")
+    events = read_jsonl(run / "traces.jsonl")
     dataset = [json.loads(line) for line in (run / "dataset.jsonl").read_text().splitlines() if line.strip()]
     duplicates = [json.loads(line) for line in (run / "duplicates.jsonl").read_text().splitlines()
                   if line.strip()] if (run / "duplicates.jsonl").exists() else []

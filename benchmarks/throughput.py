@@ -128,9 +128,9 @@ def _fresh(path: Path) -> Path:
 
 
 def _calls(run: Path) -> list[dict[str, Any]]:
-    from advqa.agents import read_traces
+    from advqa.retrieval.files import read_jsonl
 
-    return [e for e in read_traces(run / "traces.jsonl") if e.get("kind") == "model_call"]
+    return [e for e in read_jsonl(run / "traces.jsonl") if e.get("kind") == "model_call"]
 
 
 def _mock_models(base_url: str) -> dict[str, Any]:

@@ -16,10 +16,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from ..agents import JsonlTracer, PromptSet, ResponseCache, load_prompts
 from ..agents.questions import strip_document
-from ..agents.tracing import read_jsonl
 from ..models import ModelSpec, load_chat_model, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
-from ..retrieval.files import write_atomic
+from ..retrieval.files import read_jsonl, write_atomic
 from ..roles import ROLES
 from .checkpointers import Checkpointer, describe, open_checkpointer
 from .probe import build_probe_graph

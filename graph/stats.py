@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..agents import read_traces
-from ..agents.tracing import read_jsonl
-from ..retrieval.files import write_atomic
+from ..retrieval.files import read_jsonl, write_atomic
 from .quality import quality_figures
 
 if sys.version_info >= (3, 11):
@@ -39,7 +37,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
             accept_rounds[key] = accept_rounds.get(key, 0) + 1
     if prices is None:
         prices = read_prices(run / "config.toml")
-    events = read_traces(run / "traces.jsonl")
+    events = read_jsonl(run / "traces.jsonl")
     accounting = account_model_calls(events, prices)
     per_role = accounting["per_role"]
     calls = accounting["model_calls"]

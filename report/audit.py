@@ -9,8 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..agents.tracing import read_jsonl
-from ..retrieval.files import write_atomic
+from ..retrieval.files import read_jsonl, write_atomic
 from .data import check_run_dir, load_run
 from .errors import ReportError
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from ..agents.tracing import read_jsonl
+from ..retrieval.files import read_jsonl
 from .errors import ReportError
 from .results import ResultFile, find_results
 

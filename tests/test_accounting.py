@@ -7,10 +7,11 @@ import json
 import pytest
 from conftest import counting, counting_campaign_models, critic_json
 
-from advqa.agents import ResponseCache, read_traces
+from advqa.agents import ResponseCache
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, run_campaign
 from advqa.graph.stats import account_model_calls, price_for
+from advqa.retrieval.files import read_jsonl
 
 PRICES = {"openai:gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6},
           "CountingChat": {"input_per_million": 2.0, "output_per_million": 8.0},
@@ -67,7 +68,7 @@ def test_stats_match_the_traces(small_index, tmp_path):
         stats = run_campaign(small_index, tmp_path / "two", models=changed, settings=settings,
                              cache=cache, extra_config={"prices": PRICES})
     assert stats == json.loads((tmp_path / "two" / "stats.json").read_text())
-    calls = [e for e in read_traces(tmp_path / "two" / "traces.jsonl") if e["kind"] == "model_call"]
+    calls = [e for e in read_jsonl(tmp_path / "two" / "traces.jsonl") if e["kind"] == "model_call"]
     assert stats["model_calls"] == len(calls)
     assert stats["cache_hits"] == sum(1 for e in calls if e["cached"]) > 0
     assert stats["cache_hits"] < stats["model_calls"]

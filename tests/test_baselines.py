@@ -11,7 +11,6 @@ import typer
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from typer.testing import CliRunner
 
-from advqa.agents import read_traces
 from advqa.baselines import BaselineError, TokenCounter, build_baseline, read_items, stats_path, traces_path
 from advqa.baselines.build import document_headers
 from advqa.baselines.commands import baseline_command
@@ -20,6 +19,7 @@ from advqa.baselines.generation import clean_reply
 from advqa.baselines.order import round_robin
 from advqa.baselines.prompts import load_styles
 from advqa.retrieval import load_documents
+from advqa.retrieval.files import read_jsonl
 
 CONTRACTS = {
     "lease.md": (
@@ -83,7 +83,7 @@ def entity_list(*names: str) -> str:
 
 
 def model_calls(out: Path, role: str | None = None) -> list[dict]:
-    events = [e for e in read_traces(traces_path(out)) if e["kind"] == "model_call"]
+    events = [e for e in read_jsonl(traces_path(out)) if e["kind"] == "model_call"]
     return [e for e in events if role is None or e["role"] == role]
 
 
@@ -376,7 +376,7 @@ def test_entigraph_on_a_long_document_extracts_from_max_sections(tmp_path):
     (folder / "long.txt").write_text("\n\n".join(clauses), encoding="utf-8")
     model = FakeListChatModel(responses=["Supplier, Buyer, Widget1"])
     build_baseline("entigraph", folder, 200, tmp_path / "out.jsonl", generator=model)
-    calls = [e for e in read_traces(traces_path(tmp_path / "out.jsonl")) if e.get("role") == "entities"]
+    calls = [e for e in read_jsonl(traces_path(tmp_path / "out.jsonl")) if e.get("role") == "entities"]
     assert len(calls) == MAX_SECTIONS
 
 

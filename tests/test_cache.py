@@ -9,10 +9,11 @@ import threading
 import pytest
 from conftest import counting, counting_campaign_models, critic_json
 
-from advqa.agents import CallContext, ListTracer, ResponseCache, invoke_model, load_prompts, read_traces
+from advqa.agents import CallContext, ListTracer, ResponseCache, invoke_model, load_prompts
 from advqa.config import ConfigError, resolve_cache
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, run_campaign
+from advqa.retrieval.files import read_jsonl
 
 CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")
 CRITIC_LOW = critic_json(0.1, feedback="ask about the exception", reason="close")
@@ -97,7 +98,7 @@ def test_a_new_run_directory_is_answered_from_the_cache(small_index, tmp_path):
                               cache=cache)
     assert sum(m.calls for m in again.values()) == 0
     assert second["model_calls"] == second["cache_hits"] == first["model_calls"] > 0
-    assert all(e["cached"] for e in read_traces(tmp_path / "two" / "traces.jsonl")
+    assert all(e["cached"] for e in read_jsonl(tmp_path / "two" / "traces.jsonl")
                if e["kind"] == "model_call")
     assert (tmp_path / "two" / "dataset.jsonl").read_text() == \
         (tmp_path / "one" / "dataset.jsonl").read_text()

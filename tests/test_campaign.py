@@ -15,9 +15,9 @@ from conftest import (
     scripted,
 )
 
-from advqa.agents import read_traces
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
+from advqa.retrieval.files import read_jsonl
 
 CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")
 CRITIC_LOW = critic_json(0.1, feedback="ask about the exception", reason="close")
@@ -55,7 +55,7 @@ def test_plan_spreads_seeds_over_every_document(small_index):
 def test_campaign_outputs_agree(small_index, tmp_path):
     stats = run_campaign(small_index, tmp_path, models=models(), settings=settings())
     dataset = lines(tmp_path / "dataset.jsonl")
-    calls = [e for e in read_traces(tmp_path / "traces.jsonl") if e["kind"] == "model_call"]
+    calls = [e for e in read_jsonl(tmp_path / "traces.jsonl") if e["kind"] == "model_call"]
     assert stats == json.loads((tmp_path / "stats.json").read_text())
     assert stats["probes"] == stats["finished"] == 4
     assert stats["accepted"] == len(dataset) > 0

@@ -299,7 +299,7 @@ def test_cli_campaign_with_three_roles_on_a_mock_server(small_index, tmp_path):
     """The questioner, expert and critic on an OpenAI-compatible server (which fails once), the
     student on the bundled model, all from a config file; then again from the cache, then with
     --no-cache."""
-    from advqa.agents import read_traces
+    from advqa.retrieval.files import read_jsonl
 
     secret = "sk-advqa-test-never-written"
     served = ("questioner", "expert", "critic")
@@ -331,7 +331,7 @@ def test_cli_campaign_with_three_roles_on_a_mock_server(small_index, tmp_path):
             assert row["calls"] == sum(role_of(r) == role for r in answered) and row["cost"] > 0
         assert stats["per_role"]["questioner"]["retries"] == 1
         assert "cost" not in stats["per_role"]["student"]  # no price for the bundled model
-        calls = [e for e in read_traces(tmp_path / "first" / "traces.jsonl") if e["kind"] == "model_call"]
+        calls = [e for e in read_jsonl(tmp_path / "first" / "traces.jsonl") if e["kind"] == "model_call"]
         assert {e["model"] for e in calls if e["role"] in served} == {"openai:mock"}
         assert {e["model"] for e in calls if e["role"] == "student"} == {"bundled:smollm2-135m"}
         assert all(e["structured"] == "json_schema" for e in calls if e["role"] in served)

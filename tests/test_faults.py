@@ -15,13 +15,14 @@ from collections import Counter
 
 import pytest
 
-from advqa.agents import CallContext, ListTracer, invoke_model, read_traces
+from advqa.agents import CallContext, ListTracer, invoke_model
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
 from advqa.graph.stats import account_model_calls
 from advqa.models import Endpoint, ModelError, load_chat_model
 from advqa.models.mock_server import FAULT_KINDS, FAULT_RETRY_AFTER, MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index
+from advqa.retrieval.files import read_jsonl
 
 TIMEOUT = 0.5  # the client's request timeout in the single-call tests; a "timeout" fault outwaits it
 
@@ -206,7 +207,7 @@ def test_a_campaign_at_a_20_percent_fault_rate_finishes_and_resumes(fault_index,
         assert (stats["accepted_before_dedup"], stats["exhausted"], stats["failed"]) == tuple(
             sum(expected[p] == outcome for p in set(planned) - errored)
             for outcome in ("accepted", "exhausted", "failed"))
-        events = read_traces(run / "traces.jsonl")
+        events = read_jsonl(run / "traces.jsonl")
         probe_errors = {e["probe"]: e["error"] for e in events if e["kind"] == "probe_error"}
         assert probe_errors == stats["errors"]
         # The reason is the last attempt's (an empty reply, or a fault that hit that attempt).
@@ -241,7 +242,7 @@ def test_a_campaign_at_a_20_percent_fault_rate_finishes_and_resumes(fault_index,
         resumed = run_campaign(fault_index, run, models=openai_models(server, timeout=10.0),
                                settings=settings)
     assert resumed["finished"] == 16 and resumed["errored"] == 0 and not resumed["errors"]
-    again = [e for e in read_traces(run / "traces.jsonl")[len(events):] if e["kind"] == "model_call"]
+    again = [e for e in read_jsonl(run / "traces.jsonl")[len(events):] if e["kind"] == "model_call"]
     assert {e["probe"] for e in again} == errored
     assert resumed["model_calls_this_run"] == len(again)
     outcomes = Counter(expected.values())
@@ -310,7 +311,7 @@ def test_the_cli_lists_errored_probes_and_a_rerun_retries_them(fault_index, tmp_
         lines = first.stdout.splitlines()
         assert "1 probe errored:" in lines and f"  {errored}: {reason}" in lines  # one line, unwrapped
         assert "run the same command again to retry them; finished probes are kept" in lines
-        calls_before = len(read_traces(tmp_path / "run" / "traces.jsonl"))
+        calls_before = len(read_jsonl(tmp_path / "run" / "traces.jsonl"))
 
         server.reset()
         again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
@@ -318,7 +319,7 @@ def test_the_cli_lists_errored_probes_and_a_rerun_retries_them(fault_index, tmp_
     resumed = json.loads((tmp_path / "run" / "stats.json").read_text())
     assert resumed["finished"] == 3 and resumed["errored"] == 0
     assert "errored:" not in again.stdout and "Traceback" not in first.stderr + again.stderr
-    new_calls = [e for e in read_traces(tmp_path / "run" / "traces.jsonl")[calls_before:]
+    new_calls = [e for e in read_jsonl(tmp_path / "run" / "traces.jsonl")[calls_before:]
                  if e["kind"] == "model_call"]
     assert new_calls and {e["probe"] for e in new_calls} == {errored}
 

@@ -14,8 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import scripted
 
-from advqa.agents import read_traces
-from advqa.agents.tracing import read_jsonl
 from advqa.config import ConfigError, parse_worker
 from advqa.graph import ProbeSettings
 from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
@@ -24,6 +22,7 @@ from advqa.graph.sharding import Worker, shard_of
 from advqa.graph.shared_files import RunLock, SharedDataset
 from advqa.models.mock_server import MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index
+from advqa.retrieval.files import read_jsonl
 
 SEEDS = 16
 TOPICS = ["delivery", "invoice", "warranty", "audit", "insurance", "termination", "notice", "escrow",
@@ -94,7 +93,7 @@ def run_workers(commands, tmp_path):
 
 
 def model_calls(run):
-    return [e for e in read_traces(run / "traces.jsonl") if e["kind"] == "model_call"]
+    return [e for e in read_jsonl(run / "traces.jsonl") if e["kind"] == "model_call"]
 
 
 def assert_each_probe_ran_once(calls, seed_ids):

@@ -10,9 +10,10 @@ from pathlib import Path
 from langchain_core.callbacks import BaseCallbackHandler
 from report_runs import scripted_models
 
-from advqa.agents import ListTracer, read_traces
+from advqa.agents import ListTracer
 from advqa.graph import FINAL_OUTCOMES, ProbeSettings, ProbeState, build_probe_graph
 from advqa.retrieval import IndexRetriever, Passage
+from advqa.retrieval.files import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ROLES = {"questioner", "student", "expert", "critic"}
@@ -63,7 +64,7 @@ def test_campaign_callbacks_see_every_model_call(small_index, tmp_path):
     stats = run_campaign(small_index, tmp_path, models=scripted_models(), callbacks=[handler],
                          settings=CampaignSettings(seeds=2, concurrency=1,
                                                    probe=ProbeSettings(scorer="judge", max_rounds=2)))
-    calls = [e for e in read_traces(tmp_path / "traces.jsonl") if e["kind"] == "model_call"]
+    calls = [e for e in read_jsonl(tmp_path / "traces.jsonl") if e["kind"] == "model_call"]
     assert len(handler.starts) == len(calls) == stats["model_calls"]
     assert {m["advqa_probe"] for m, _ in handler.starts} == {e["probe"] for e in calls}
 
