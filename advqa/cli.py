@@ -16,7 +16,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from .config import (
     ConfigError,
@@ -340,53 +339,12 @@ def write_run_report(run_dir: Path) -> None:
 
 
 def print_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
-    table = Table(title="advqa campaign", show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    rows = [
-        ("probes", f"{stats['finished']} of {stats['probes']} finished"),
-        ("accepted", f"{stats['accepted']} ({stats['duplicates_dropped']} duplicates dropped)"),
-        ("exhausted / failed / errored", f"{stats['exhausted']} / {stats['failed']} / {stats['errored']}"),
-        ("acceptance rate", f"{stats['acceptance_rate']:.0%}"),
-        ("mean rounds", f"{stats['mean_rounds']:.2f}"),
-        ("model calls", f"{stats['model_calls']} ({stats['model_calls_this_run']} this run, "
-                        f"{stats.get('cache_hits', 0)} from the cache)"),
-        ("tokens", f"{stats['tokens']:,}"),
-        *([("cost", f"{stats['cost']:.4f}" + (f" (no price for {', '.join(stats['unpriced_models'])})"
-                                               if stats.get("unpriced_models") else ""))]
-          if "cost" in stats else []),
-        ("time", f"{seconds:.1f}s"),
-        ("dataset", str(run_dir / "dataset.jsonl")),
-        ("traces / stats", f"{run_dir / 'traces.jsonl'}, {run_dir / 'stats.json'}"),
-    ]
-    for name, value in rows:
-        table.add_row(name, value)
-    out.print(table)
+    from .report.terminal import campaign_table, quality_lines, role_table
+
+    out.print(campaign_table(stats, run_dir, seconds))
     out.print(role_table(stats))
     for line in quality_lines(stats.get("quality") or {}, run_dir):
         out.print(line, markup=False, highlight=False, soft_wrap=True)
-
-
-def quality_lines(quality: dict[str, Any], run_dir: Path) -> list[str]:
-    """What the summary says about the data's quality: why rounds were turned down, how often the
-    round trip held, the schema parse rates, and how to measure precision."""
-    if not quality:
-        return []
-    lines = []
-    rejections = quality.get("rejections") or {}
-    if rejections:
-        lines.append("rejected: " + ", ".join(f"{k} {v}" for k, v in rejections.items()))
-    rates = [(name, quality.get(key)) for name, key in (("round trip agrees", "roundtrip_agreement_rate"),
-                                                       ("grounded", "fact_grounding_rate"),
-                                                       ("student already right", "student_correct_rate"))]
-    lines.append("of judged rounds: " + ", ".join(f"{n} {v:.0%}" for n, v in rates if v is not None))
-    parse = quality.get("schema_parse_rate") or {}
-    if parse:
-        lines.append("replies that followed their schema: " + ", ".join(
-            f"{role} {r['parsed']}/{r['calls']}" for role, r in parse.items()))
-    lines.append(f"precision: write an audit sheet with `advqa audit {run_dir}`, mark it, then "
-                 f"`advqa audit --score {run_dir / 'audit.csv'}`")
-    return lines
 
 
 MAX_LISTED_ERRORS = 10
@@ -404,22 +362,6 @@ def errored_probe_lines(errors: dict[str, str], limit: int = MAX_LISTED_ERRORS) 
         lines.append(f"  and {len(errors) - limit} more (each reason is in traces.jsonl as a probe_error)")
     lines.append("run the same command again to retry them; finished probes are kept")
     return lines
-
-
-def role_table(stats: dict[str, Any]) -> Table:
-    """Calls, cache hits, errors, retries, tokens, seconds (and cost, when priced) per role."""
-    priced = "cost" in stats
-    table = Table(title="model calls per role")
-    # Two-line headers keep the table, cost included, within 80 columns (a pipe, CI logs).
-    for column in ("role", "calls", "cached", "errors /\nretries", "tokens\nin", "tokens\nout", "seconds",
-                   *(["cost"] if priced else [])):
-        table.add_column(column, justify="left" if column == "role" else "right", no_wrap=True)
-    for role, row in stats.get("per_role", {}).items():
-        cost = f"{row['cost']:.4f}" if "cost" in row else "no price"
-        table.add_row(role, str(row["calls"]), str(row.get("cache_hits", 0)),
-                      f"{row.get('errors', 0)} / {row.get('retries', 0)}", f"{row['input_tokens']:,}",
-                      f"{row['output_tokens']:,}", f"{row['seconds']:.1f}", *([cost] if priced else []))
-    return table
 
 
 def print_worker_summary(stats: dict[str, Any], run_dir: Path, seconds: float) -> None:
