@@ -3,10 +3,11 @@
 N contracts of ../shared/cuad_qa/dev.jsonl (the most question rows, ties to the most `choice`
 rows) are the reference corpus of every method. Each method's corpus is made from them: advqa's
 campaign, its preference pairs (advqa_dpo), paraphrase, EntiGraph and raw corpora at advqa's token
-count and at --scale times it, and two controls from the questions' own facts (the answer key and
-the restated facts: the ceiling of what a set can teach). Every corpus trains the same student
-with the same recipe and the same number of steps (matched training compute), once per training
-seed; every adapter is scored closed-book on all those contracts' question rows (with learned and
+count and at --scale times it, and three controls from the questions' own facts (the answer key,
+the restated facts, and the facts as questions in words of our own: the ceiling of what a set can
+teach). Every corpus trains the same student with the same recipe and the same number of steps
+(matched training compute: by default the steps the recipe's epochs give advqa's corpus), once
+per training seed; every adapter is scored closed-book on all those contracts' question rows (with learned and
 forgotten rows against the base model) and on the LegalBench cuad_* rows that come from them.
 
     python benchmarks/sample_efficiency.py [--out benchmarks/results/sample_efficiency.json]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -34,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FAMILIES = ("paraphrase", "entigraph", "raw")
-CONTROLS = ("answer_key", "restated")
+CONTROLS = ("answer_key", "restated", "restated_qa")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -61,12 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale", type=int, default=10, help="the larger baselines' token multiple")
     parser.add_argument("--methods", default="all",
                         help="comma-separated subset of advqa, advqa_dpo, paraphrase, entigraph, raw, "
-                             "<family>_<scale>x, answer_key, restated")
+                             "<family>_<scale>x, answer_key, restated, restated_qa")
     parser.add_argument("--training-seeds", type=int, default=3)
     parser.add_argument("--train-config", type=Path, default=None,
                         help="a TOML file with a [train] table (default: advqa train's defaults)")
     parser.add_argument("--max-steps", type=int, default=None,
-                        help="optimizer steps for every method (default: the recipe's)")
+                        help="optimizer steps for every method (default: what the recipe's epochs "
+                             "give advqa's corpus)")
     parser.add_argument("--min-task-rows", type=int, default=5,
                         help="LegalBench cuad_* tasks with at least this many rows from the contracts")
     parser.add_argument("--calibration", default="batch", help="none | batch (see `advqa eval --help`)")
@@ -264,7 +267,13 @@ def main(argv: list[str] | None = None) -> int:
     from advqa.baselines.tokens import TokenCounter
     from advqa.evaluation import evaluate
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
-    from advqa.evaluation.controls import answer_key, choose_contracts, contract_cards, restated_facts
+    from advqa.evaluation.controls import (
+        answer_key,
+        choose_contracts,
+        contract_cards,
+        restated_facts,
+        restated_questions,
+    )
     from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
     from advqa.graph import ProbeSettings
     from advqa.graph.campaign import CampaignSettings, run_campaign
@@ -324,6 +333,12 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("the advqa campaign accepted no sample: nothing to compare")
         datasets["answer_key"] = write_jsonl(work / "controls" / "answer_key.jsonl", answer_key(chosen_rows))
         datasets["restated"] = write_jsonl(work / "controls" / "restated.jsonl", restated_facts(chosen_rows))
+        datasets["restated_qa"] = write_jsonl(work / "controls" / "restated_qa.jsonl",
+                                              restated_questions(chosen_rows))
+        if recipe.max_steps == -1:  # matched compute: the steps the recipe gives advqa's corpus
+            samples = len(datasets["advqa"].read_text(encoding="utf-8").splitlines())
+            recipe.max_steps = max(1, math.ceil(recipe.epochs * math.ceil(samples / recipe.batch_size)))
+        results["recipe"] = recipe.to_dict()
         for family in FAMILIES:
             for multiple in (1, args.scale):
                 key = family if multiple == 1 else f"{family}_{multiple}x"
@@ -386,7 +401,8 @@ def summarize(results: dict[str, Any], work: Path, methods: list[str], rows, cou
     """Read every finished score file into results["methods"]."""
     sources = {"advqa": work / "advqa" / "dataset.jsonl", "advqa_dpo": work / "advqa" / "dataset.jsonl",
                "answer_key": work / "controls" / "answer_key.jsonl",
-               "restated": work / "controls" / "restated.jsonl"}
+               "restated": work / "controls" / "restated.jsonl",
+               "restated_qa": work / "controls" / "restated_qa.jsonl"}
     base_dir = work / "scores" / "base"
     if (base_dir / "closed_book.json").is_file():
         results["methods"]["base"] = {
