@@ -32,6 +32,7 @@ RECIPES = {
     "default": {},
     "facts": {"learning_rate": 1e-3, "max_steps": 150, "target_modules": ALL_LINEAR},
     "facts_long": {"learning_rate": 1e-3, "max_steps": 300, "target_modules": ALL_LINEAR},
+    "facts_10_epochs": {"learning_rate": 1e-3, "epochs": 10.0, "target_modules": ALL_LINEAR},
     "facts_r64": {"learning_rate": 1e-3, "max_steps": 300, "target_modules": ALL_LINEAR, "lora_r": 64,
                   "lora_alpha": 64},
 }
