@@ -19,10 +19,14 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 # The report's browser tests drive Debian's chromium (/usr/bin/chromium) through playwright; never
 # `playwright install` (it downloads browsers). Without chromium those tests skip.
+# The scale-out tests start a throwaway cluster of Debian's PostgreSQL server (tests/postgres_server.py);
+# without it they skip.
 $(VENV)/.test: $(VENV)/.runtime
-	$(BIN)/pip install -e ".[documents,test]"
+	$(BIN)/pip install -e ".[documents,test,postgres]"
 	command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium) \
 		|| echo "chromium not installed: browser tests will skip"
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt-get install -y postgresql \
+		|| (apt-get update && apt-get install -y postgresql) || echo "postgresql not installed: Postgres tests will skip"
 	touch $@
 
 demo: $(VENV)/.runtime

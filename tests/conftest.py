@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,26 @@ def lease_questions(n: int) -> list[str]:
     """`n` distinct well-formed questions about the lease's early-termination fee."""
     return [question_json(f"Under the Equipment Lease, what fee does the Lessee pay to end the lease "
                           f"early in case {i}?", LEASE_ANSWER) for i in range(1, n + 1)]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server's URL: $ADVQA_TEST_POSTGRES, else a throwaway cluster for this session
+    (tests/postgres_server.py); the tests that need it skip, with the reason, where neither is."""
+    if os.environ.get("ADVQA_TEST_POSTGRES"):
+        yield os.environ["ADVQA_TEST_POSTGRES"]
+        return
+    from postgres_server import NoServer, throwaway_cluster
+
+    try:
+        cluster = throwaway_cluster()
+        url = cluster.__enter__()
+    except NoServer as error:
+        pytest.skip(str(error))
+    try:
+        yield url
+    finally:
+        cluster.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -250,24 +250,17 @@ def test_two_worker_processes_share_one_run_directory(clause_index, tmp_path):
     assert (run / "dataset.jsonl").read_text() == before
 
 
-POSTGRES = os.environ.get("ADVQA_TEST_POSTGRES", "postgresql:///postgres")
-
-
 @pytest.fixture
-def postgres_database():
-    """A fresh database on the server at $ADVQA_TEST_POSTGRES (default: the local socket)."""
+def postgres_database(postgres_server):
+    """A fresh database on the test session's PostgreSQL server."""
     psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
     pytest.importorskip("langgraph.checkpoint.postgres", reason="the postgres extra is not installed")
-    try:
-        admin = psycopg.connect(POSTGRES, autocommit=True, connect_timeout=3)
-    except psycopg.Error as error:
-        pytest.skip(f"no PostgreSQL server at {POSTGRES} (set ADVQA_TEST_POSTGRES): "
-                    f"{str(error).strip().splitlines()[0]}")
+    admin = psycopg.connect(postgres_server, autocommit=True, connect_timeout=10)
     name = f"advqa_test_{uuid.uuid4().hex[:10]}"
     with admin:
         admin.execute(f"CREATE DATABASE {name}")
         try:
-            parts = urlsplit(POSTGRES)
+            parts = urlsplit(postgres_server)
             yield f"{parts.scheme}://{parts.netloc}/{name}" + (f"?{parts.query}" if parts.query else "")
         finally:
             admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
