@@ -111,9 +111,10 @@ def test_chat_samples_become_prompt_completion_rows_and_preference_pairs():
 def test_defaults_and_method_dependent_learning_rate():
     config = TrainConfig()
     assert (config.method, config.lora_r, config.lora_alpha, config.epochs, config.max_steps) == \
-        ("sft", 16, 32, 2.0, -1)
-    assert config.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj"]
-    assert config.learning_rate == 2e-4
+        ("sft", 16, 32, 10.0, -1)
+    assert config.target_modules == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                     "down_proj"]
+    assert config.learning_rate == 1e-3
     assert TrainConfig(method="dpo").learning_rate == 2e-5
 
 
@@ -198,12 +199,14 @@ def test_sft_run_writes_adapter_tokenizer_config_loss_log_and_checkpoints(sft_ru
     folder, summary = sft_run
     out = folder / "out"
     assert summary["steps"] == 2 and summary["samples"] == len(QA) and summary["resumed_from_step"] == 0
-    assert summary["trainable_parameters"] == 30 * 16 * ((576 + 576) * 2 + (576 + 192) * 2)
+    # Rank 16 on every linear layer of 30: q and o 576->576, k and v 576->192, gate and up 576->1536,
+    # down 1536->576.
+    assert summary["trainable_parameters"] == 30 * 16 * ((576 + 576) * 2 + (576 + 192) * 2 + (576 + 1536) * 3)
     for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json", "train_config.json"):
         assert (out / name).is_file(), name
     record = json.loads((out / "train_config.json").read_text())
     assert record["model"] == MODEL and record["samples"] == len(QA) and record["max_steps"] == 2
-    assert record["learning_rate"] == 2e-4 and record["dataset"].endswith("dataset.jsonl")
+    assert record["learning_rate"] == 1e-3 and record["dataset"].endswith("dataset.jsonl")
     losses = [json.loads(line) for line in (out / "loss.jsonl").read_text().splitlines()]
     assert [row["step"] for row in losses] == [1, 2]
     assert all(row["loss"] > 0 and row["learning_rate"] > 0 and row["epoch"] > 0 for row in losses)

@@ -28,9 +28,9 @@ def train_command(
     method: Annotated[str | None, typer.Option(help=" or ".join(METHODS), show_default="sft")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps (overrides --epochs).")]
     = None,
-    epochs: Annotated[float | None, typer.Option(help="Passes over the dataset.", show_default="2")] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the dataset.", show_default="10")] = None,
     learning_rate: Annotated[float | None, typer.Option(
-        help="Peak learning rate.", show_default="2e-4 for sft, 2e-5 for dpo")] = None,
+        help="Peak learning rate.", show_default="1e-3 for sft, 2e-5 for dpo")] = None,
     lora_r: Annotated[int | None, typer.Option(help="LoRA rank.", show_default="16")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step.", show_default="4")] = None,
     max_length: Annotated[int | None, typer.Option(help="Tokens per sample.", show_default="512")] = None,
