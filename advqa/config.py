@@ -17,7 +17,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-
 class ConfigError(AdvqaError):
     """A config file or setting cannot be used; the message names it and the problem."""
 
