@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections import Counter
 from urllib.parse import urlsplit
@@ -288,3 +290,61 @@ def test_workers_on_separate_run_directories_share_a_postgres_checkpointer(claus
     ids = [s["meta"]["probe_id"] for s in lines(tmp_path / "merged" / "dataset.jsonl")
            + lines(tmp_path / "merged" / "duplicates.jsonl")]
     assert sorted(ids) == sorted(planned)
+
+
+def start_worker(command, tmp_path, name):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADVQA_", "OPENAI_"))}
+    env["ADVQA_CACHE_DIR"] = str(tmp_path / "cache")  # no response cache shared with the reference run
+    with (tmp_path / f"{name}.out").open("w") as out, (tmp_path / f"{name}.err").open("w") as err:
+        return subprocess.Popen(command, stdout=out, stderr=err, env=env)
+
+
+def samples_by_probe(run):
+    """probe id -> question of every sample the campaign kept or dropped as a duplicate."""
+    rows = lines(run / "dataset.jsonl") + lines(run / "duplicates.jsonl")
+    ids = [r["meta"]["probe_id"] for r in rows]
+    assert len(ids) == len(set(ids)), "a probe's sample written twice"
+    return {r["meta"]["probe_id"]: r["messages"][0]["content"] for r in rows}
+
+
+def test_three_worker_processes_on_postgres_survive_a_kill_and_match_one_process(clause_index, tmp_path,
+                                                                                 postgres_database):
+    reference, shared = tmp_path / "single", tmp_path / "shared"
+    (tmp_path / "single-logs").mkdir()
+    with MockOpenAIServer(reply=loop_reply) as server:  # one process, SQLite
+        run_workers([cli_args(clause_index, reference, server.base_url)], tmp_path / "single-logs")
+    expected = samples_by_probe(reference)
+    assert len(expected) == SEEDS
+
+    owned = {i: {c.id for c in plan_seeds(clause_index, SEEDS) if Worker(i, 3).owns(c.id)} for i in (1, 2, 3)}
+    logs = tmp_path / "shared-logs"
+    logs.mkdir()
+    with MockOpenAIServer(latency=0.3, reply=loop_reply) as server:
+        commands = {i: cli_args(clause_index, shared, server.base_url)
+                    + ["--worker", f"{i}/3", "--checkpointer", postgres_database] for i in (1, 2, 3)}
+        workers = {i: start_worker(command, logs, f"worker{i}") for i, command in commands.items()}
+        # Kill worker 2 once one of its probes has made a model call: mid-run, not before or after.
+        deadline = time.monotonic() + 300
+        while not (shared / "traces.jsonl").exists() or not any(e["probe"] in owned[2]
+                                                                for e in model_calls(shared)):
+            assert time.monotonic() < deadline and workers[2].poll() is None, "worker 2 never started"
+            time.sleep(0.1)
+        workers[2].send_signal(signal.SIGKILL)
+        assert workers[2].wait(timeout=60) == -signal.SIGKILL
+        codes = [workers[i].wait(timeout=600) for i in (1, 3)]
+        restarted = start_worker(commands[2], logs, "worker2-again")
+        codes.append(restarted.wait(timeout=600))
+    assert codes == [0, 0, 0], [(logs / f"{n}.err").read_text()[-1500:] for n in ("worker1", "worker3",
+                                                                                   "worker2-again")]
+    # The union of the workers' samples is the single process's: the same probes, the same
+    # questions, each once (the killed worker's probes resumed from their Postgres checkpoints).
+    assert samples_by_probe(shared) == expected
+    # The kill cut worker 2 short: its restart had probes left to run, and ran them.
+    again = json.loads((shared / "stats-2-of-3.json").read_text())
+    assert again["model_calls_this_run"] > 0 and again["finished"] == len(owned[2])
+    # stats.json is written once, by the worker that found the campaign finished.
+    stats = json.loads((shared / "stats.json").read_text())
+    assert stats["finished"] == SEEDS and stats["accepted"] == len(lines(shared / "dataset.jsonl"))
+    summaries = [name for name in ("worker1", "worker3", "worker2-again")
+                 if "advqa campaign" in (logs / f"{name}.out").read_text()]
+    assert len(summaries) == 1
