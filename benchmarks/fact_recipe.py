@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
     from advqa.evaluation.controls import answer_key, choose_contracts, restated_facts, restated_questions
+    from advqa.retrieval.files import write_atomic
     from advqa.training import TrainConfig, train
 
     rows = read_qa(args.qa)
@@ -83,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             result["recipes"], result["seconds"] = earlier.get("recipes", {}), earlier.get("seconds", {})
 
     def save() -> None:
-        write_jsonl(args.out, [])  # parent folder
-        args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(args.out, json.dumps(result, indent=2) + "\n")  # never half a file of results
 
     base_file = args.work / "base.json"
     if not base_file.is_file():
