@@ -16,17 +16,18 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from ..agents import JsonlTracer, PromptSet, ResponseCache, load_prompts
 from ..agents.questions import strip_document
-from ..models import ModelSpec, load_chat_model, model_label
+from ..models import ModelSpec, model_label
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
 from ..retrieval.files import read_jsonl, write_atomic
 from ..roles import ROLES
 from .checkpointers import Checkpointer, describe, open_checkpointer
-from .probe import build_probe_graph
+from .context import probe_context
+from .probe import probe_graph
 from .samples import make_sample
 from .settings import ProbeSettings
 from .sharding import Worker
 from .shared_files import RunLock, SharedDataset
-from .state import FINAL_OUTCOMES, ProbeState
+from .state import FINAL_OUTCOMES, ProbeInput, probe_values
 from .stats import compute_stats
 from .threads import probe_torch_threads, torch_threads
 
@@ -165,11 +166,11 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                                "accepted": sum(v["outcome"] == "accepted" for v in finished.values()),
                                "calls": lambda: tracer.recorded["model_call"]})
         if pending:
-            loaded = {role: load_chat_model(spec) for role, spec in models.items()}
-            graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.probe.k),
-                                      settings=settings.probe, prompts=prompts, tracer=tracer,
-                                      embedder=index.embedder, cache=cache, **loaded)
-            app = graph.compile(checkpointer=saver)
+            context = probe_context(retriever=IndexRetriever(index=index, k=settings.probe.k),
+                                    settings=settings.probe, prompts=prompts, tracer=tracer,
+                                    embedder=index.embedder, cache=cache, **models)
+            loaded = {role: getattr(context, role) for role in ROLES}
+            app = probe_graph().compile(checkpointer=saver)
 
             def work(chunk: Chunk) -> tuple[str, dict | None, str]:
                 config = {"configurable": {"thread_id": chunk.id}, "callbacks": callbacks or [],
@@ -179,13 +180,13 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
                     # it leaves out a step whose writes were saved just before a kill, and the
                     # probe would start over on a thread that already holds its earlier rounds.)
                     if saver.get_tuple(config) is not None:
-                        app.invoke(None, config)
+                        app.invoke(None, config, context=context)
                     else:
-                        app.invoke(ProbeState(probe_id=chunk.id, seed=_passage(chunk),
+                        app.invoke(ProbeInput(probe_id=chunk.id, seed=_passage(chunk),
                                               card=index.card(chunk.document), guidance=settings.guidance,
                                               accepted_questions=dataset.questions(chunk.document)),
-                                   config)
-                    return chunk.id, _values(app.get_state(config)), ""
+                                   config, context=context)
+                    return chunk.id, probe_values(app.get_state(config).values), ""
                 except Exception as error:  # a probe that errors is retried on the next resume
                     reason = f"{type(error).__name__}: {error}".splitlines()[0][:500]
                     tracer.record({"kind": "probe_error", "probe": chunk.id, "error": reason})
@@ -266,11 +267,6 @@ def _passage(chunk: Chunk) -> Passage:
     return Passage(chunk.id, chunk.document, chunk.text, chunk.start, chunk.end, 1.0)
 
 
-def _values(snapshot) -> dict[str, Any]:
-    values = snapshot.values
-    return values if isinstance(values, dict) else asdict(values)
-
-
 def _final_values(checkpointer: BaseCheckpointSaver, probe_id: str) -> dict[str, Any] | None:
     """A probe's final state when its thread finished, else None."""
     saved = checkpointer.get_tuple({"configurable": {"thread_id": probe_id}})
@@ -278,7 +274,7 @@ def _final_values(checkpointer: BaseCheckpointSaver, probe_id: str) -> dict[str,
         return None
     values = saved.checkpoint.get("channel_values", {})
     # Only the last node of a probe writes a final outcome, so a final outcome means finished.
-    return values if values.get("outcome") in FINAL_OUTCOMES else None
+    return probe_values(values) if values.get("outcome") in FINAL_OUTCOMES else None
 
 
 def _append_sample(dataset: SharedDataset, values: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Settings of one probe: acceptance threshold, rounds, retrieval depth, scorer."""
+"""Settings of one probe (threshold, rounds, retrieval depth, scorer), and the few that Studio sets."""
 
 from __future__ import annotations
 
@@ -55,3 +55,18 @@ class ProbeSettings:
         self.max_tokens = {**MAX_TOKENS, **self.max_tokens}
         if not 0.0 < self.grounding_bar <= 1.0:
             raise ValueError(f"grounding_bar must be in (0, 1], not {self.grounding_bar}")
+
+
+@dataclass(frozen=True)
+class StudioSettings:
+    """What LangGraph Studio's configuration panel sets for a run (graph/studio.py); an empty field
+    falls back to the environment, else the default."""
+
+    questioner: str = ""  # model spec, e.g. openai:gpt-4o-mini or bundled:smollm2-135m
+    student: str = ""  # model spec of the model to adapt
+    expert: str = ""  # model spec
+    critic: str = ""  # model spec
+    threshold: float | None = None  # accept when divergence >= threshold (ADVQA_THRESHOLD)
+    max_rounds: int | None = None  # rounds before a probe ends as exhausted (ADVQA_MAX_ROUNDS)
+    k: int | None = None  # passages the expert sees (ADVQA_K)
+    scorer: str = ""  # combined | judge | embedding | verdict | facts | failure (ADVQA_SCORER)

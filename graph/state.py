@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
-from typing import Annotated
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Literal
 
 from ..retrieval import Passage
 from ..retrieval.cards import DocumentCard
@@ -49,30 +49,45 @@ class RoundRecord:
     rejections: list[str] = field(default_factory=list)  # why the round was not accepted ([] if it was)
 
 
-@dataclass
-class ProbeState:
-    """State of one probe (one seed passage).
+# "running" until a round is judged, "revise" when another round follows; then one of FINAL_OUTCOMES.
+Outcome = Literal["running", "revise", "accepted", "exhausted", "failed"]
 
-    Input: `probe_id`, and either `seed` (a Passage) or `topic` (text; the retrieve node
-    fetches the best-matching passage as the seed); optionally `card` (how questions name the
-    seed's document; by default from the index), `guidance` and `accepted_questions`.
-    Output: `outcome`, `rounds`, `best_round`, `failure`.
-    The other fields hold the round in progress.
-    """
+
+@dataclass
+class ProbeInput:
+    """What a probe starts from: `probe_id`, and either `seed` (a Passage) or `topic` (text; the
+    retrieve node fetches the best-matching passage as the seed)."""
 
     probe_id: str = ""
     seed: Passage | None = None
     topic: str = ""
-    card: DocumentCard | None = None  # the seed document's title and parties
+    card: DocumentCard | None = None  # how questions name the seed's document (default: from the index)
     guidance: str = ""  # the skills or question types the user targets
     accepted_questions: list[str] = field(default_factory=list)  # already accepted, same document
+
+
+@dataclass
+class ProbeOutput:
+    """What a finished probe returns."""
+
+    seed: Passage | None = None  # the seed passage: the one given, or the best match for the topic
+    rounds: Annotated[list[RoundRecord], operator.add] = field(default_factory=list)
+    outcome: Outcome = "running"
+    best_round: int = 0  # the accepted round, or the most divergent one when exhausted
+    failure: str = ""  # why a probe failed
+    question_rejections: list[str] = field(default_factory=list)  # the last round's turned-down tries
+
+
+@dataclass
+class ProbeState(ProbeInput, ProbeOutput):
+    """State of one probe (one seed passage): its input and output fields, and the round in
+    progress."""
 
     round: int = 0  # number of the round in progress (1-based once the questioner ran)
     question: str = ""
     intended_answer: str = ""  # the answer the questioner intends
     question_type: str = ""
     focus: str = ""  # the seed sentence asked about
-    question_rejections: list[str] = field(default_factory=list)  # this round's turned-down tries
     focuses_used: int = 0  # how many of the seed's focuses (agents.questions.Focus) were tried
     student_answer: str = ""
     expert_answer: str = ""  # "" when the expert's reply did not follow its schema
@@ -81,10 +96,11 @@ class ProbeState:
     passages: list[Passage] = field(default_factory=list)
     feedback: str = ""  # feedback from the last judged round, for the next question
 
-    rounds: Annotated[list[RoundRecord], operator.add] = field(default_factory=list)
-    outcome: str = ""  # "" or "revise" while running; then accepted | exhausted | failed
-    best_round: int = 0  # the accepted round, or the most divergent one when exhausted
-    failure: str = ""  # why a probe failed
+
+def probe_values(values: dict) -> dict:
+    """A probe's checkpointed values with every ProbeState field: the channels its run never wrote
+    (a probe that failed before its first round has no `rounds`) at their defaults."""
+    return {**asdict(ProbeState()), **values}
 
 
 def best_round(rounds: list[RoundRecord]) -> RoundRecord | None:

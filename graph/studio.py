@@ -1,7 +1,9 @@
-"""The probe graph for LangGraph Studio (`langgraph dev`), built on first use from environment settings.
+"""The probe graph for LangGraph Studio (`langgraph dev`), its settings in Studio's configuration panel.
 
-langgraph.json points at `./graph/studio.py:graph`. Importing this module is cheap: the graph (its
-models and its index) is built the first time `graph` is read, then kept. Settings:
+langgraph.json points at `./graph/studio.py:graph`. Importing this module is cheap: the graph is
+built the first time `graph` is read. Its context schema is `StudioSettings`, so Studio's
+configuration panel shows those fields; each run's models, index and probe settings are made from
+them (once per distinct settings, then kept). A field left empty falls back to the environment:
 
     ADVQA_INDEX       index folder from `advqa index` (default: the bundled example contracts,
                       indexed once into advqa's cache folder)
@@ -22,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from advqa.config import resolve, resolve_models
+from advqa.graph.settings import ProbeSettings, StudioSettings
 from advqa.models import load_chat_model
+from advqa.roles import ROLES
 
 _lock = threading.Lock()
-_built: dict[str, Any] = {}
+_built: dict[Any, Any] = {}
 
 
 def _index():
@@ -42,27 +46,47 @@ def _index():
     return load_index(target)
 
 
+def probe_settings(chosen: StudioSettings) -> ProbeSettings:
+    """The probe settings of a run: the panel's, else the environment's, else ProbeSettings' own."""
+    return ProbeSettings(
+        threshold=resolve(chosen.threshold, None, "ADVQA_THRESHOLD", ProbeSettings.threshold, float),
+        max_rounds=resolve(chosen.max_rounds, None, "ADVQA_MAX_ROUNDS", ProbeSettings.max_rounds, int),
+        k=resolve(chosen.k, None, "ADVQA_K", ProbeSettings.k, int),
+        scorer=resolve(chosen.scorer or None, None, "ADVQA_SCORER", ProbeSettings.scorer),
+    )
+
+
+def studio_context(chosen: StudioSettings | None):
+    """The ProbeContext for a run with these panel settings, built once per distinct settings."""
+    from advqa.agents import JsonlTracer, NullTracer
+    from advqa.graph.context import probe_context
+    from advqa.retrieval import IndexRetriever
+
+    chosen = chosen or StudioSettings()
+    with _lock:
+        if chosen not in _built:
+            if "index" not in _built:
+                _built["index"] = _index()
+            index = _built["index"]
+            settings = probe_settings(chosen)
+            explicit = {role: getattr(chosen, role) or None for role in ROLES}
+            models = {role: load_chat_model(spec)
+                      for role, spec in resolve_models(explicit, {}, None).items()}
+            traces = os.environ.get("ADVQA_TRACES")
+            _built[chosen] = probe_context(retriever=IndexRetriever(index=index, k=settings.k),
+                                           settings=settings, embedder=index.embedder,
+                                           tracer=JsonlTracer(Path(traces)) if traces else NullTracer(),
+                                           **models)
+        return _built[chosen]
+
+
 def make_graph(config: Any = None):
     """The compiled probe graph (no checkpointer: the LangGraph server brings its own)."""
+    from advqa.graph.probe import probe_graph
+
     with _lock:
         if "graph" not in _built:
-            from advqa.agents import JsonlTracer, NullTracer
-            from advqa.graph import ProbeSettings, build_probe_graph
-            from advqa.retrieval import IndexRetriever
-
-            settings = ProbeSettings(
-                threshold=resolve(None, None, "ADVQA_THRESHOLD", 0.5, float),
-                max_rounds=resolve(None, None, "ADVQA_MAX_ROUNDS", 3, int),
-                k=resolve(None, None, "ADVQA_K", 4, int),
-                scorer=resolve(None, None, "ADVQA_SCORER", "combined"),
-            )
-            index = _index()
-            models = {role: load_chat_model(spec) for role, spec in resolve_models({}, {}, None).items()}
-            traces = os.environ.get("ADVQA_TRACES")
-            graph = build_probe_graph(retriever=IndexRetriever(index=index, k=settings.k), settings=settings,
-                                      tracer=JsonlTracer(Path(traces)) if traces else NullTracer(),
-                                      embedder=index.embedder, **models)
-            _built["graph"] = graph.compile()
+            _built["graph"] = probe_graph(studio_context, context_schema=StudioSettings).compile()
         return _built["graph"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import operator
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Annotated
 
 import pytest
@@ -20,9 +20,20 @@ from conftest import (
     scripted,
 )
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from advqa.agents import ListTracer
-from advqa.graph import ProbeSettings, ProbeState, RoundRecord, build_probe_graph
+from advqa.graph import (
+    ProbeContext,
+    ProbeInput,
+    ProbeOutput,
+    ProbeSettings,
+    ProbeState,
+    RoundRecord,
+    build_probe_graph,
+    probe_context,
+    probe_graph,
+)
 from advqa.retrieval import IndexRetriever
 
 CRITIC_LOW = critic_json(0.2, feedback="ask about the fee exception", reason="close")
@@ -307,3 +318,60 @@ def test_a_repeated_question_is_rejected_and_a_seed_without_sentences_fails(smal
     heading = type(heading)(heading.id, heading.document, "# Equipment Lease", 0, 17, 1.0)
     out = graph.compile().invoke(ProbeState(probe_id="p2", seed=heading))
     assert out["outcome"] == "failed" and out["question_rejections"] == ["no_focus"]
+
+
+def test_compiled_graph_takes_its_models_from_the_run_context(small_index):
+    """One compiled graph, two runs with different contexts: each run's nodes use its own models
+    and settings (LangGraph's runtime context, not anything bound at build time)."""
+    app = probe_graph().compile()
+    retriever = IndexRetriever(index=small_index, k=3)
+
+    def context(critic_reply, tracer):
+        return probe_context(questioner=scripted(*questions(1)), student=scripted("A fee is always due."),
+                             expert=scripted(EXPERT), critic=scripted(critic_reply), retriever=retriever,
+                             settings=ProbeSettings(scorer="judge", max_rounds=1),
+                             embedder=small_index.embedder, tracer=tracer)
+
+    high, low = ListTracer(), ListTracer()
+    seed = seed_of(small_index)
+    accepted = app.invoke(ProbeInput(probe_id="high", seed=seed), context=context(CRITIC_HIGH, high))
+    exhausted = app.invoke(ProbeInput(probe_id="low", seed=seed), context=context(CRITIC_LOW, low))
+    assert accepted["outcome"] == "accepted" and exhausted["outcome"] == "exhausted"
+    assert {e["probe"] for e in high.events} == {"high"} and {e["probe"] for e in low.events} == {"low"}
+    assert set(accepted) <= {f.name for f in fields(ProbeOutput)}  # the output schema, not the whole state
+    with pytest.raises(AttributeError):  # no context, nothing bound: the nodes have no models
+        app.invoke(ProbeInput(probe_id="none", seed=seed_of(small_index)))
+
+
+@dataclass
+class ContextParentState:
+    """A parent workflow that runs the probe graph as a node under its own ProbeContext."""
+
+    probe_id: str = ""
+    topic: str = ""
+    rounds: Annotated[list[RoundRecord], operator.add] = field(default_factory=list)
+    outcome: str = ""
+    checked: bool = False
+
+
+def test_probe_graph_as_subgraph_reads_the_parents_context(small_index):
+    tracer = ListTracer()
+    context = probe_context(questioner=scripted(*questions(1)), student=scripted("A fee is always due."),
+                            expert=scripted(EXPERT), critic=scripted(CRITIC_HIGH),
+                            retriever=IndexRetriever(index=small_index, k=3),
+                            settings=ProbeSettings(scorer="judge", max_rounds=1),
+                            embedder=small_index.embedder, tracer=tracer)
+
+    def check(state: ContextParentState, runtime: Runtime[ProbeContext]) -> dict:
+        return {"checked": runtime.context.settings.max_rounds == len(state.rounds)}
+
+    parent = StateGraph(ContextParentState, context_schema=ProbeContext)
+    parent.add_node("probe", probe_graph().compile())
+    parent.add_node(check)
+    parent.add_edge(START, "probe")
+    parent.add_edge("probe", "check")
+    parent.add_edge("check", END)
+    out = parent.compile().invoke(ContextParentState(probe_id="t", topic="early termination fee"),
+                                  context=context)
+    assert out["outcome"] == "accepted" and out["checked"]
+    assert any(e["kind"] == "route" and e["probe"] == "t" for e in tracer.events)

@@ -104,3 +104,26 @@ def test_langgraph_json_names_a_lazy_module_level_graph(small_index, monkeypatch
     final = graph.invoke(ProbeState(probe_id="studio", topic="early termination fee"))
     assert final["outcome"] in FINAL_OUTCOMES and final["seed"].document == "lease.md"
 
+
+
+def test_studio_runs_take_their_settings_from_the_configuration_panel(small_index, monkeypatch):
+    """The Studio graph's context schema is StudioSettings: the panel shows its fields, and a run's
+    values (a dict, as the server sends them) choose its models and probe settings."""
+    spec = importlib.util.spec_from_file_location("advqa_studio_panel", ROOT / "graph/studio.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "_built", {})
+    monkeypatch.setattr(module, "load_chat_model",
+                        lambda spec: scripted_models(accept=False)[spec.split(":")[1]])
+    for role in ROLES:
+        monkeypatch.setenv(f"ADVQA_{role.upper()}", f"bundled:{role}")
+    monkeypatch.setenv("ADVQA_INDEX", str(small_index.path))
+    monkeypatch.setenv("ADVQA_SCORER", "judge")
+    monkeypatch.setenv("ADVQA_MAX_ROUNDS", "2")
+    graph = module.graph
+    panel = graph.get_context_jsonschema()["properties"]
+    assert ROLES | {"threshold", "max_rounds", "k", "scorer"} <= set(panel)
+    start = {"probe_id": "studio", "topic": "early termination fee"}
+    assert len(graph.invoke(start)["rounds"]) == 2  # the environment's max_rounds
+    panel_run = graph.invoke(start, context={"max_rounds": 1})
+    assert panel_run["outcome"] == "exhausted" and len(panel_run["rounds"]) == 1
