@@ -1,6 +1,7 @@
 """advqa: adversarial question generation for domain adaptation (public API)."""
 
 from .agents import ListTracer, PromptSet, ResponseCache, load_prompts
+from .campaign import CampaignSettings, plan_seeds, run_campaign
 from .errors import AdvqaError
 from .graph import (
     ProbeContext,
@@ -13,7 +14,6 @@ from .graph import (
     probe_context,
     probe_graph,
 )
-from .graph.campaign import CampaignSettings, plan_seeds, run_campaign
 from .models import Endpoint, load_chat_model
 from .retrieval import Embedder, IndexRetriever, VectorIndex, build_index, load_index
 

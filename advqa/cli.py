@@ -197,8 +197,8 @@ def _flag(text: str) -> bool:
 
 
 def _campaign_settings(*, threshold, max_rounds, scorer, k, form="auto", critic_veto=False, **campaign):
+    from .campaign import CampaignSettings
     from .graph import ProbeSettings
-    from .graph.campaign import CampaignSettings
 
     try:
         probe = ProbeSettings(threshold=threshold, max_rounds=max_rounds, scorer=scorer, k=k, form=form,
@@ -215,8 +215,8 @@ def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, se
                  prices: dict[str, dict[str, float]] | None = None,
                  cache_path: Path | None = None, max_file_mb: float | None = None) -> dict[str, Any]:
     from .agents import ResponseCache, load_prompts
-    from .graph.campaign import run_campaign
-    from .graph.checkpointers import is_postgres, open_checkpointer
+    from .campaign import run_campaign
+    from .campaign.checkpointers import is_postgres, open_checkpointer
     from .models import load_chat_model, validate_spec
     from .retrieval import load_index
 

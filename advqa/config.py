@@ -90,10 +90,10 @@ def read_guidance(value: str | None) -> str:
 
 
 def parse_worker(spec: str | None):
-    """`I/N` (e.g. "2/4", 1-based) as an advqa.graph.sharding.Worker; None or "" is no sharding."""
+    """`I/N` (e.g. "2/4", 1-based) as an advqa.campaign.sharding.Worker; None or "" is no sharding."""
     if spec is None or str(spec).strip() == "":
         return None
-    from .graph.sharding import Worker
+    from .campaign.sharding import Worker
 
     try:
         return Worker.parse(str(spec))

@@ -79,8 +79,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/load.json")
     args = parser.parse_args()
 
+    from advqa.campaign import CampaignSettings, run_campaign
     from advqa.graph import ProbeSettings
-    from advqa.graph.campaign import CampaignSettings, run_campaign
     from advqa.retrieval import build_index, load_index
     from advqa.retrieval.files import read_jsonl
 

@@ -265,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from advqa.baselines import build_baseline, stats_path
     from advqa.baselines.tokens import TokenCounter
+    from advqa.campaign import CampaignSettings, run_campaign
     from advqa.evaluation import evaluate
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
     from advqa.evaluation.controls import (
@@ -276,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
     from advqa.graph import ProbeSettings
-    from advqa.graph.campaign import CampaignSettings, run_campaign
     from advqa.retrieval import build_index, load_index
     from advqa.training import load_train_config, train
 

@@ -141,8 +141,8 @@ def _mock_models(base_url: str) -> dict[str, Any]:
 
 def _settings(probes: int, concurrency: int, max_rounds: int = 2, k: int = 4,
               torch_threads: int | None = None):
+    from advqa.campaign import CampaignSettings
     from advqa.graph import ProbeSettings
-    from advqa.graph.campaign import CampaignSettings
 
     return CampaignSettings(seeds=probes, concurrency=concurrency, torch_threads=torch_threads,
                             probe=ProbeSettings(max_rounds=max_rounds, k=k))
@@ -194,8 +194,8 @@ def _serve(connection, latency: float) -> None:
 
 
 def mock_throughput(index, work: Path, args: argparse.Namespace, latency: float) -> dict[str, Any]:
-    from advqa.graph.campaign import run_campaign
-    from advqa.graph.threads import probe_torch_threads
+    from advqa.campaign import run_campaign
+    from advqa.campaign.threads import probe_torch_threads
     results: dict[str, Any] = {}
     with ServerProcess(latency) as server:
         models = _mock_models(server.base_url)
@@ -236,7 +236,7 @@ def mock_throughput(index, work: Path, args: argparse.Namespace, latency: float)
 
 def local_throughput(index, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from advqa.agents import ResponseCache
-    from advqa.graph.campaign import run_campaign
+    from advqa.campaign import run_campaign
     from advqa.models import load_chat_model
 
     model = load_chat_model("bundled:smollm2-135m")
@@ -463,7 +463,7 @@ def _cold_process(cache: Path, script: str = COLD, threads: int | None = None,
 
 def rerun_with_cache(index, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from advqa.agents import ResponseCache
-    from advqa.graph.campaign import run_campaign
+    from advqa.campaign import run_campaign
     from advqa.models.mock_server import MockOpenAIServer
 
     path = work / "rerun-cache.sqlite"

@@ -1,4 +1,4 @@
-"""The probe graph (one seed, several rounds) and the campaign that runs many probes."""
+"""The probe graph: one seed passage, several rounds of question, answers and judgement."""
 
 from .context import ProbeContext, probe_context
 from .probe import build_probe_graph, probe_graph

@@ -187,7 +187,7 @@ def read_checkpoints(file: Path) -> dict[str, dict[str, Any]]:
         return {}
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    from ..graph.checkpointers import serializer
+    from ..campaign.checkpointers import serializer
 
     states: dict[str, dict[str, Any]] = {}
     uri = file.resolve().as_uri()

@@ -103,8 +103,8 @@ def install_crash(spec: str) -> None:
 
 
 def install_markers() -> None:
-    import advqa.graph.campaign as campaign
-    import advqa.graph.shared_files as shared_files
+    import advqa.campaign.run as campaign
+    import advqa.campaign.shared_files as shared_files
     import advqa.report as report
     import advqa.report.commands as report_commands
     import advqa.retrieval as retrieval

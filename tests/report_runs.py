@@ -22,8 +22,8 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.graph import END, START, StateGraph
 
+from advqa.campaign import CampaignSettings, run_campaign
 from advqa.graph import ProbeSettings, ProbeState, RoundRecord
-from advqa.graph.campaign import CampaignSettings, run_campaign
 from advqa.retrieval import Passage
 
 CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")

@@ -8,9 +8,9 @@ import pytest
 from conftest import counting, counting_campaign_models, critic_json
 
 from advqa.agents import ResponseCache
+from advqa.campaign import CampaignSettings, run_campaign
+from advqa.campaign.stats import account_model_calls, price_for
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, run_campaign
-from advqa.graph.stats import account_model_calls, price_for
 from advqa.retrieval.files import read_jsonl
 
 PRICES = {"openai:gpt-4o-mini": {"input_per_million": 0.15, "output_per_million": 0.6},

@@ -293,10 +293,10 @@ def test_every_user_error_shares_one_base_that_the_command_line_catches():
     from advqa import AdvqaError
     from advqa.agents import PromptError
     from advqa.baselines import BaselineError
+    from advqa.campaign.checkpointers import CheckpointerError
     from advqa.cli import CampaignError
     from advqa.config import ConfigError
     from advqa.evaluation import EvaluationError
-    from advqa.graph.checkpointers import CheckpointerError
     from advqa.models import ModelError
     from advqa.report import ReportError
     from advqa.retrieval import RetrievalError

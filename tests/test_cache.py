@@ -10,9 +10,9 @@ import pytest
 from conftest import counting, counting_campaign_models, critic_json
 
 from advqa.agents import CallContext, ListTracer, ResponseCache, invoke_model, load_prompts
+from advqa.campaign import CampaignSettings, run_campaign
 from advqa.config import ConfigError, resolve_cache
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, run_campaign
 from advqa.retrieval.files import read_jsonl
 
 CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")

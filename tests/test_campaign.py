@@ -15,8 +15,8 @@ from conftest import (
     scripted,
 )
 
+from advqa.campaign import CampaignSettings, plan_seeds, run_campaign
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
 from advqa.retrieval.files import read_jsonl
 
 CRITIC_HIGH = critic_json(0.9, feedback="fine", reason="far apart")

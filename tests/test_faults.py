@@ -16,9 +16,9 @@ from collections import Counter
 import pytest
 
 from advqa.agents import CallContext, ListTracer, invoke_model
+from advqa.campaign import CampaignSettings, plan_seeds, run_campaign
+from advqa.campaign.stats import account_model_calls
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
-from advqa.graph.stats import account_model_calls
 from advqa.models import Endpoint, ModelError, load_chat_model
 from advqa.models.mock_server import FAULT_KINDS, FAULT_RETRY_AFTER, MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index

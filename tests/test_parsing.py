@@ -42,7 +42,7 @@ from advqa.agents.questions import (
     strip_document,
 )
 from advqa.agents.schemas import CriticReply, QuestionReply, decode, expert_schema, question_schema
-from advqa.graph.samples import strip_citations
+from advqa.campaign.samples import strip_citations
 from advqa.retrieval import Passage
 
 

@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import scripted
 
+from advqa.campaign import CampaignSettings, plan_seeds, run_campaign
+from advqa.campaign.checkpointers import CheckpointerError, describe, open_checkpointer
+from advqa.campaign.sharding import Worker, shard_of
+from advqa.campaign.shared_files import RunLock, SharedDataset
 from advqa.config import ConfigError, parse_worker
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, plan_seeds, run_campaign
-from advqa.graph.checkpointers import CheckpointerError, describe, open_checkpointer
-from advqa.graph.sharding import Worker, shard_of
-from advqa.graph.shared_files import RunLock, SharedDataset
 from advqa.models.mock_server import MockOpenAIServer, loop_reply
 from advqa.retrieval import build_index, load_index
 from advqa.retrieval.files import read_jsonl
@@ -176,7 +176,7 @@ def test_shared_dataset_writes_each_probe_once(tmp_path):
 APPENDER = """
 import sys
 from pathlib import Path
-from advqa.graph.shared_files import RunLock, SharedDataset
+from advqa.campaign.shared_files import RunLock, SharedDataset
 run, name = Path(sys.argv[1]), sys.argv[2]
 dataset = SharedDataset(run / "dataset.jsonl", run / "dups.jsonl", RunLock(run))
 for i in range(150):

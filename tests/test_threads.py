@@ -9,9 +9,9 @@ import torch
 from conftest import counting_campaign_models, critic_json
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
+from advqa.campaign import CampaignSettings, run_campaign
+from advqa.campaign.threads import probe_torch_threads, torch_threads
 from advqa.graph import ProbeSettings
-from advqa.graph.campaign import CampaignSettings, run_campaign
-from advqa.graph.threads import probe_torch_threads, torch_threads
 from advqa.models import load_chat_model
 from advqa.models.llamacpp_chat import LlamaCppChatModel
 

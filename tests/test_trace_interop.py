@@ -58,7 +58,7 @@ def test_callback_handler_sees_every_model_call_with_its_role(small_index):
 
 
 def test_campaign_callbacks_see_every_model_call(small_index, tmp_path):
-    from advqa.graph.campaign import CampaignSettings, run_campaign
+    from advqa.campaign import CampaignSettings, run_campaign
 
     handler = Recorder()
     stats = run_campaign(small_index, tmp_path, models=scripted_models(), callbacks=[handler],

@@ -14,9 +14,9 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from ..errors import AdvqaError
+from ..graph.state import ProbeState, RoundRecord
 from ..retrieval import Passage
 from ..retrieval.cards import DocumentCard
-from .state import ProbeState, RoundRecord
 
 Checkpointer = str | Path | BaseCheckpointSaver
 POSTGRES_SCHEMES = ("postgres", "postgresql")
