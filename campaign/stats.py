@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..retrieval.files import read_jsonl, write_atomic
+from .files import CONFIG, DATASET, DUPLICATES, STATS, TRACES
 from .quality import quality_figures
 
 if sys.version_info >= (3, 11):
@@ -36,12 +37,12 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
             key = str(values["best_round"])
             accept_rounds[key] = accept_rounds.get(key, 0) + 1
     if prices is None:
-        prices = read_prices(run / "config.toml")
-    events = read_jsonl(run / "traces.jsonl")
+        prices = read_prices(run / CONFIG)
+    events = read_jsonl(run / TRACES)
     accounting = account_model_calls(events, prices)
     per_role = accounting["per_role"]
     calls = accounting["model_calls"]
-    dataset = read_jsonl(run / "dataset.jsonl")
+    dataset = read_jsonl(run / DATASET)
     probes_finished = len(finished)
     tokens = accounting["tokens"]
     stats = {
@@ -49,7 +50,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
         "finished": probes_finished,
         "accepted": len(dataset),
         "accepted_before_dedup": outcomes["accepted"],
-        "duplicates_dropped": len(read_jsonl(run / "duplicates.jsonl")),
+        "duplicates_dropped": len(read_jsonl(run / DUPLICATES)),
         "exhausted": outcomes["exhausted"],
         "failed": outcomes["failed"],
         "errored": len(errors),
@@ -72,7 +73,7 @@ def compute_stats(run: Path, *, seeds: list[str], finished: dict[str, dict[str, 
     for key in ("cost", "unpriced_models"):
         if key in accounting:
             stats[key] = accounting[key]
-    write_atomic(run / "stats.json", json.dumps(stats, indent=2))  # never half a file, even if killed
+    write_atomic(run / STATS, json.dumps(stats, indent=2))  # never half a file, even if killed
     return stats
 
 

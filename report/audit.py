@@ -9,6 +9,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..campaign.files import DATASET
 from ..retrieval.files import read_jsonl, write_atomic
 from .data import check_run_dir, load_run
 from .errors import ReportError
@@ -59,7 +60,7 @@ def write_audit_sheet(run_dir: Path, out: Path, sample: int | None = None, seed:
     the question, the expert's answer, the text of the passages it cites, the student's answer and
     an empty `correct` column to fill with yes or no. Returns the number of rows."""
     run = check_run_dir(run_dir)
-    samples = read_jsonl(run / "dataset.jsonl")
+    samples = read_jsonl(run / DATASET)
     if not samples:
         raise ReportError(f"{run}: no accepted samples to audit (dataset.jsonl is empty or missing)")
     if sample is not None and sample < len(samples):

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from ..campaign.files import CHECKPOINTS, CONFIG, DATASET, DUPLICATES, STATS, TRACES
 from ..retrieval.files import read_jsonl
 from .errors import ReportError
 from .results import ResultFile, find_results
@@ -19,7 +20,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-RUN_FILES = ("config.toml", "stats.json", "traces.jsonl", "checkpoints.sqlite", "dataset.jsonl")
+RUN_FILES = (CONFIG, STATS, TRACES, CHECKPOINTS, DATASET)
 # How a probe ended, as the report shows it: "duplicate" is accepted but dropped as a near-duplicate,
 # "error" raised an exception (retried on resume), "unfinished" was cut short.
 OUTCOMES = ("accepted", "duplicate", "exhausted", "failed", "error", "unfinished")
@@ -161,7 +162,7 @@ def check_run_dir(path: Path) -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    file = path / "config.toml"
+    file = path / CONFIG
     if not file.is_file():
         return {}
     try:
@@ -171,7 +172,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def read_stats(path: Path) -> dict[str, Any]:
-    file = path / "stats.json"
+    file = path / STATS
     if not file.is_file():
         return {}
     try:
@@ -425,7 +426,7 @@ def _probe(probe_id: str, values: dict[str, Any] | None, traces: _Traces, duplic
 def _checkpoint_file(run: Path, config: dict[str, Any]) -> Path:
     """RUN_DIR/checkpoints.sqlite, or the SQLite file config.toml names when the run used another
     (a recorded default path is the run's own file, perhaps from before the folder was moved)."""
-    default = run / "checkpoints.sqlite"
+    default = run / CHECKPOINTS
     recorded = str((config.get("campaign") or {}).get("checkpointer", ""))
     if default.is_file() or not recorded or "://" in recorded or Path(recorded).name == default.name:
         return default
@@ -462,10 +463,10 @@ def load_run(path: str | Path, extra_results: list[Path] | tuple[Path, ...] = ()
     run = check_run_dir(Path(path))
     config = read_config(run)
     stats = read_stats(run)
-    events = read_jsonl(run / "traces.jsonl")
+    events = read_jsonl(run / TRACES)
     traces = _Traces(events)
     states = read_checkpoints(_checkpoint_file(run, config))
-    duplicates = {str((s.get("meta") or {}).get("probe_id")) for s in read_jsonl(run / "duplicates.jsonl")}
+    duplicates = {str((s.get("meta") or {}).get("probe_id")) for s in read_jsonl(run / DUPLICATES)}
     passages: dict[str, PassageText] = {}
     order = list(traces.order) + sorted(set(states) - set(traces.order))
     probes = [_probe(pid, states.get(pid), traces, duplicates, passages) for pid in order]

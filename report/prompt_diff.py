@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..agents import PROMPTS_DIR, ROLES
+from ..campaign.files import CONFIG
 from .data import check_run_dir, read_config, read_stats
 
 SAVED_PROMPTS = "prompts"  # RUN_DIR/prompts/<role>.txt: the prompt texts a run used
@@ -55,7 +56,7 @@ def unified(a: str, b: str, name_a: str, name_b: str, context: int = 3) -> list[
 
 
 def _config_text(run: Path) -> str:
-    path = run / "config.toml"
+    path = run / CONFIG
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..campaign.files import STATS
 from .errors import ReportError
 
 MAX_RESULT_BYTES = 50 * 1024 * 1024  # larger JSON files in a run folder are not results
@@ -49,7 +50,7 @@ def find_results(run: Path, extra: list[Path]) -> list[ResultFile]:
     seen: set[Path] = set()
     candidates = sorted(run.glob("*.json")) + sorted(run.glob("*/*.json"))
     for path in candidates:
-        if path.name == "stats.json" or path.parent.name == "index":
+        if path.name == STATS or path.parent.name == "index":
             continue
         data = _read(path)
         kind = kind_of(data)

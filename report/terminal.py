@@ -12,6 +12,7 @@ from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
+from ..campaign.files import DATASET
 from .data import OUTCOMES, Probe, Round, RunData
 from .errors import ReportError
 
@@ -163,7 +164,7 @@ def campaign_table(stats: dict[str, Any], run_dir: Path, seconds: float) -> Tabl
                                                if stats.get("unpriced_models") else ""))]
           if "cost" in stats else []),
         ("time", f"{seconds:.1f}s"),
-        ("dataset", str(run_dir / "dataset.jsonl")),
+        ("dataset", str(run_dir / DATASET)),
         ("traces / stats", f"{run_dir / 'traces.jsonl'}, {run_dir / 'stats.json'}"),
     ]
     for name, value in rows:

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..campaign.files import DATASET
 from .errors import TrainingError
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def read_dataset(path: str | Path) -> list[dict[str, Any]]:
     """All samples of a dataset JSONL file, validated; every line must be of one kind (chat or text)."""
     file = Path(path)
     if file.is_dir():
-        file = file / "dataset.jsonl"
+        file = file / DATASET
     if not file.is_file():
         raise TrainingError(f"{file}: dataset not found")
     samples: list[dict[str, Any]] = []
