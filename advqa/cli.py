@@ -17,11 +17,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .campaign import CampaignSettings
 from .config import (
     ConfigError,
+    campaign_settings,
     parse_worker,
     read_config_file,
-    read_guidance,
     read_prices,
     resolve,
     resolve_cache,
@@ -29,6 +30,9 @@ from .config import (
     resolve_models,
 )
 from .errors import AdvqaError
+from .graph import ProbeSettings
+from .models import Endpoint
+from .settings import settings_options
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Adversarial QA: turn reference documents into a small, hard, grounded "
@@ -96,69 +100,36 @@ def index(
 
 
 @app.command()
+@settings_options(CampaignSettings, ProbeSettings, Endpoint)
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder (re-use it to resume).")],
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder from `advqa index`.")] = None,
     docs: Annotated[Path | None, typer.Option(help="Documents to index first (into OUT/index).")] = None,
     max_file_mb: Annotated[float | None, typer.Option(help="With --docs: skip (and report) files larger than this many MB. [default: 50]")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Seed passages in all, spread over documents. [default: 8]")] = None,
-    seeds_per_doc: Annotated[int | None, typer.Option(help="Seed passages per document (instead of --seeds).")] = None,
-    max_rounds: Annotated[int | None, typer.Option(help="Rounds per probe. [default: 3]")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Divergence to accept a question. [default: 0.5]")] = None,
-    scorer: Annotated[str | None, typer.Option(help="combined | judge | embedding | verdict | facts. [default: combined]")] = None,
-    k: Annotated[int | None, typer.Option(help="Passages the expert sees. [default: 4]")] = None,
-    critic_veto: Annotated[bool | None, typer.Option("--critic-veto/--no-critic-veto", help="A critic that judges the expert's answer inconsistent with the intended one rejects the round on its own. [default: off]")] = None,
-    form: Annotated[str | None, typer.Option(help="How questions and answers are written: extractive (a seed sentence with a question phrase for its answer; the expert answers with a passage sentence), free (the models write them), auto (extractive for the bundled models). [default: auto]")] = None,
     model: Annotated[str | None, typer.Option(help="Model spec for every role.")] = None,
     questioner: Annotated[str | None, typer.Option(help="Questioner model spec.")] = None,
     student: Annotated[str | None, typer.Option(help="Student model spec (the model to adapt).")] = None,
     expert: Annotated[str | None, typer.Option(help="Expert model spec.")] = None,
     critic: Annotated[str | None, typer.Option(help="Critic model spec.")] = None,
-    base_url: Annotated[str | None, typer.Option(help="Base URL for every openai: role (else [endpoints] in --config, else $OPENAI_BASE_URL).")] = None,
-    api_key_env: Annotated[str | None, typer.Option(help="Environment variable holding the key of openai: endpoints. [default: OPENAI_API_KEY]")] = None,
-    request_timeout: Annotated[float | None, typer.Option(help="Seconds per request to openai: endpoints. [default: 120]")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries on 408/409/429, 5xx, timeouts, connection errors, and 200 replies that are empty, malformed, hold no completion or a blank one (backoff with jitter). [default: 3]")] = None,
-    endpoint_concurrency: Annotated[int | None, typer.Option(help="Most requests in flight per endpoint base URL, shared by its roles. [default: no limit]")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the models even for calls made before (else replies are cached).")] = False,
     prompts: Annotated[Path | None, typer.Option(help="Folder of prompt files replacing the packaged ones.")] = None,
-    guidance: Annotated[str | None, typer.Option(help="Skills or question types to target: text or a file.")] = None,
-    seed_focus: Annotated[str | None, typer.Option(help="Seed the passages closest to these queries (one per line: text or a file) instead of evenly spread ones.")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Probes in flight at once. [default: 2]")] = None,
-    dedup_threshold: Annotated[float | None, typer.Option(help="Cosine above which a question is a duplicate. [default: 0.92]")] = None,
-    torch_threads: Annotated[int | None, typer.Option(help="Torch threads while the probes run. [default: 1 when every role is on a server or llama.cpp, else torch's own]")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with [campaign], [probe], [models], [endpoints], [prices] tables.")] = None,
     checkpointer: Annotated[str | None, typer.Option(help="postgres://user@host/db to share probes between workers, or a SQLite file. [default: OUT/checkpoints.sqlite]")] = None,
     worker: Annotated[str | None, typer.Option(help="I/N: run only this worker's share of the seeds (e.g. 2/4); workers may share OUT.")] = None,
+    *, options: dict,
 ) -> None:
     """Run (or resume) an adversarial campaign and write the dataset into OUT."""
     _quiet_libraries()
     file = read_config_file(config)
-    fc, fp = file.get("campaign", {}), file.get("probe", {})
+    fc = file.get("campaign", {})
     if (index_dir is None) == (docs is None):
         raise ConfigError("give exactly one of --index INDEX_DIR or --docs DOCS")
-    settings = _campaign_settings(
-        seeds=resolve(seeds, fc.get("seeds"), "ADVQA_SEEDS", 8, int),
-        seeds_per_document=resolve(seeds_per_doc, fc.get("seeds_per_document"), "ADVQA_SEEDS_PER_DOC", None, int),
-        concurrency=resolve(concurrency, fc.get("concurrency"), "ADVQA_CONCURRENCY", 2, int),
-        dedup_threshold=resolve(dedup_threshold, fc.get("dedup_threshold"), "ADVQA_DEDUP_THRESHOLD", 0.92, float),
-        torch_threads=resolve(torch_threads, fc.get("torch_threads"), "ADVQA_TORCH_THREADS", None, int),
-        guidance=read_guidance(resolve(guidance, fc.get("guidance"), "ADVQA_GUIDANCE", "")),
-        seed_focus=read_guidance(resolve(seed_focus, fc.get("seed_focus"), "ADVQA_SEED_FOCUS", "")),
-        threshold=resolve(threshold, fp.get("threshold"), "ADVQA_THRESHOLD", 0.5, float),
-        max_rounds=resolve(max_rounds, fp.get("max_rounds"), "ADVQA_MAX_ROUNDS", 3, int),
-        scorer=resolve(scorer, fp.get("scorer"), "ADVQA_SCORER", "combined"),
-        k=resolve(k, fp.get("k"), "ADVQA_K", 4, int),
-        form=resolve(form, fp.get("form"), "ADVQA_FORM", "auto"),
-        critic_veto=resolve(critic_veto, fp.get("critic_veto"), "ADVQA_CRITIC_VETO", False, _flag),
-    )
+    settings = campaign_settings(file, options)
     models = resolve_models({"questioner": questioner, "student": student, "expert": expert,
                              "critic": critic}, file.get("models", {}), model)
     run_generate(out_dir, index_dir=index_dir, docs=docs, settings=settings, models=models,
                  prompts_dir=prompts,
-                 endpoints=resolve_endpoints({"base_url": base_url, "api_key_env": api_key_env,
-                                              "timeout": request_timeout, "max_retries": max_retries,
-                                              "max_concurrency": endpoint_concurrency},
-                                             file.get("endpoints", {})),
+                 endpoints=resolve_endpoints(options[Endpoint], file.get("endpoints", {})),
                  prices=read_prices(file.get("prices", {})),
                  cache_path=resolve_cache(no_cache, fc.get("cache")),
                  checkpointer=resolve(checkpointer, fc.get("checkpointer"), "ADVQA_CHECKPOINTER", None),
@@ -170,7 +141,7 @@ def generate(
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for the demo's index and run.")] = Path("runs/demo"),
     seeds: Annotated[int, typer.Option(help="Seed passages in all.")] = 12,
-    max_rounds: Annotated[int, typer.Option(help="Rounds per probe.")] = 3,
+    max_rounds: Annotated[int, typer.Option(help="Rounds per probe.")] = ProbeSettings.max_rounds,
 ) -> None:
     """Index the bundled example contracts and run a small campaign with the bundled models."""
     _quiet_libraries()
@@ -180,32 +151,14 @@ def demo(
     do_index(EXAMPLES_DIR, index_dir)
     # Three passages per expert prompt keep the CPU prefill of the bundled model short; every probe
     # at once fills the model's micro-batches (12 probes: 277 s against 375 s with 6 at a time).
-    settings = _campaign_settings(seeds=seeds, seeds_per_document=None, concurrency=max(1, seeds),
-                                  dedup_threshold=0.92, guidance="", threshold=0.5,
-                                  max_rounds=max_rounds, scorer="combined", k=3)
+    try:
+        settings = CampaignSettings(seeds=seeds, concurrency=max(1, seeds),
+                                    probe=ProbeSettings(max_rounds=max_rounds, k=3))
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     models = resolve_models({}, {}, None)
     run_generate(out_dir / "run", index_dir=index_dir, docs=None, settings=settings, models=models,
                  prompts_dir=None, cache_path=resolve_cache(False, None))
-
-
-def _flag(text: str) -> bool:
-    if text.strip().lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.strip().lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(text)
-
-
-def _campaign_settings(*, threshold, max_rounds, scorer, k, form="auto", critic_veto=False, **campaign):
-    from .campaign import CampaignSettings
-    from .graph import ProbeSettings
-
-    try:
-        probe = ProbeSettings(threshold=threshold, max_rounds=max_rounds, scorer=scorer, k=k, form=form,
-                              critic_veto=critic_veto)
-        return CampaignSettings(probe=probe, **campaign)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
 
 
 def run_generate(out_dir: Path, *, index_dir: Path | None, docs: Path | None, settings,
@@ -394,6 +347,9 @@ def _register_commands() -> None:
     app.command("audit")(audit_command)
     app.command("trace")(trace_command)
     app.add_typer(prompts_app, name="prompts")
+    from .config_command import config_app
+
+    app.add_typer(config_app, name="config")
 
 
 _register_commands()

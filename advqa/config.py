@@ -3,44 +3,23 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import AdvqaError
 from .roles import ROLES
+from .settings import ConfigError, read_toml, resolve_settings
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
-
-class ConfigError(AdvqaError):
-    """A config file or setting cannot be used; the message names it and the problem."""
+# The tables of a config file, and what each holds (one file may serve every command).
+TABLES = {"campaign": "campaign settings", "probe": "probe settings", "models": "a model spec per role",
+          "index": "the index", "endpoints": "OpenAI-compatible servers", "prices": "prices per model",
+          "train": "training settings", "eval": "scoring settings"}
 
 
 def read_config_file(path: str | Path | None) -> dict[str, Any]:
-    """Read a TOML config file with optional [campaign], [probe], [models], [endpoints] and [prices]
-    tables."""
-    if path is None:
-        return {}
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{file}: config file not found")
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{file}: not valid TOML ({error})") from None
-    unknown = set(data) - {"campaign", "probe", "models", "index", "endpoints", "prices"}
-    if unknown:
-        raise ConfigError(f"{file}: unknown table [{sorted(unknown)[0]}] "
-                          "(expected [campaign], [probe], [models], [endpoints], [prices])")
-    for table in ("endpoints", "prices"):
-        if table in data and not isinstance(data[table], dict):
-            raise ConfigError(f"{file}: [{table}] must be a table")
-    return data
+    """Read a TOML config file with optional [campaign], [probe], [models], [endpoints], [prices],
+    [train] and [eval] tables."""
+    return read_toml(path, TABLES)
 
 
 def resolve(explicit: Any, file_value: Any, env: str, default: Any,
@@ -60,33 +39,45 @@ def resolve(explicit: Any, file_value: Any, env: str, default: Any,
 
 
 def resolve_models(explicit: dict[str, str | None], file_models: dict[str, Any],
-                   every_role: str | None = None) -> dict[str, str]:
+                   every_role: str | None = None, sources: dict[str, str] | None = None) -> dict[str, str]:
     """A spec per role: --<role> > --model > [models] in the file > $ADVQA_<ROLE> > $ADVQA_MODEL >
-    the bundled default."""
-    default = "bundled:smollm2-135m"
+    the bundled default. `sources` receives where each came from."""
+    from .models import DEFAULT_MODEL_SPEC
+
     if "base_url" in file_models:
         raise ConfigError("[models] base_url: a server's address is set under [endpoints] (base_url = ...), "
                           "for every role or per role")
     models = {}
-    file_models = {k: v for k, v in file_models.items() if k in ROLES}
     for role in ROLES:
-        models[role] = (explicit.get(role) or every_role or file_models.get(role)
-                        or os.environ.get(f"ADVQA_{role.upper()}")
-                        or os.environ.get("ADVQA_MODEL") or default)
+        env = f"ADVQA_{role.upper()}"
+        candidates = ((explicit.get(role), f"--{role}"), (every_role, "--model"),
+                      (file_models.get(role), "[models]"), (os.environ.get(env), f"${env}"),
+                      (os.environ.get("ADVQA_MODEL"), "$ADVQA_MODEL"), (DEFAULT_MODEL_SPEC, "default"))
+        models[role], source = next((value, where) for value, where in candidates if value)
+        if sources is not None:
+            sources[role] = source
     return models
 
 
-def read_guidance(value: str | None) -> str:
-    """Guidance is text, or the path of a text file holding it."""
-    if not value:
-        return ""
-    candidate = Path(value)
-    if len(value) < 4096 and "\n" not in value and candidate.is_file():
-        try:
-            return candidate.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConfigError(f"{candidate}: cannot read guidance file ({error})") from None
-    return value.strip()
+# [campaign] keys that are not CampaignSettings: where a run keeps things and which share it runs.
+RUN_KEYS = ("cache", "checkpointer", "worker")
+
+
+def campaign_settings(file: dict[str, Any], options: dict | None = None,
+                      sources: dict[str, dict[str, str]] | None = None):
+    """The CampaignSettings (with its ProbeSettings) from options ({class: {field: value}}) > the
+    config file's [campaign] and [probe] tables > environment > defaults. `sources` receives where
+    each setting came from, per table."""
+    from .campaign import CampaignSettings
+    from .graph import ProbeSettings
+
+    sources = sources if sources is not None else {}
+    options = options or {}
+    campaign_table = {k: v for k, v in file.get("campaign", {}).items() if k not in RUN_KEYS}
+    probe = resolve_settings(ProbeSettings, options=options.get(ProbeSettings), table=file.get("probe"),
+                             table_name="probe", sources=sources.setdefault("probe", {}))
+    return resolve_settings(CampaignSettings, options=options.get(CampaignSettings), table=campaign_table,
+                            table_name="campaign", sources=sources.setdefault("campaign", {}), probe=probe)
 
 
 def parse_worker(spec: str | None):
@@ -101,23 +92,11 @@ def parse_worker(spec: str | None):
         raise ConfigError(str(error)) from None
 
 
-# Endpoint settings: the TOML key, its type, and the environment variable read when neither
-# an option nor the file gives it.
-ENDPOINT_SETTINGS = {
-    "base_url": (str, "OPENAI_BASE_URL"),
-    "api_key_env": (str, "ADVQA_API_KEY_ENV"),
-    "timeout": (float, "ADVQA_REQUEST_TIMEOUT"),
-    "max_retries": (int, "ADVQA_MAX_RETRIES"),
-    "max_concurrency": (int, "ADVQA_ENDPOINT_CONCURRENCY"),
-    "backoff": (float, "ADVQA_BACKOFF"),
-    "max_backoff": (float, "ADVQA_MAX_BACKOFF"),
-}
-
-
-def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any]) -> dict[str, Any]:
+def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any],
+                      sources: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """An Endpoint per role for `openai:` models. Each setting: the command-line option (for
     every role) > [endpoints.<role>] > [endpoints] (every role) > its environment variable >
-    the default.
+    the default. `sources` receives where each role's settings came from.
 
         [endpoints]                      # every role
         timeout = 60
@@ -127,7 +106,7 @@ def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any]) 
         max_retries = 5
         max_concurrency = 16             # per base URL, shared by the roles that use it
     """
-    from .models import Endpoint, ModelError  # lazily: `advqa --help` stays fast
+    from .models import Endpoint  # lazily: `advqa --help` stays fast
 
     shared = {k: v for k, v in file_endpoints.items() if not isinstance(v, dict)}
     tables = {k: v for k, v in file_endpoints.items() if isinstance(v, dict)}
@@ -135,41 +114,29 @@ def resolve_endpoints(explicit: dict[str, Any], file_endpoints: dict[str, Any]) 
     if unknown_roles:
         raise ConfigError(f"[endpoints.{sorted(unknown_roles)[0]}]: not a role "
                           f"(expected one of {', '.join(ROLES)})")
-    _check_endpoint_table("[endpoints]", shared)
+    _check_endpoint_table("endpoints", shared)
+    resolve_settings(Endpoint, table=shared, table_name="endpoints")  # its own errors, named as its own
     endpoints = {}
     for role in ROLES:
-        table = tables.get(role, {})
-        _check_endpoint_table(f"[endpoints.{role}]", table)
-        values = {}
-        for key, (kind, env) in ENDPOINT_SETTINGS.items():
-            file_value = table.get(key, shared.get(key))
-            value = resolve(explicit.get(key), file_value, env, None, kind)
-            if value is not None:
-                values[key] = value
-        try:
-            endpoints[role] = Endpoint(**values)
-        except ModelError as error:
-            raise ConfigError(f"[endpoints.{role}]: {error}") from None
+        name = f"endpoints.{role}" if role in tables else "endpoints"
+        _check_endpoint_table(name, tables.get(role, {}))
+        found: dict[str, str] = {}
+        table = {**shared, **tables.get(role, {})}
+        endpoints[role] = resolve_settings(Endpoint, options=explicit, table=table, table_name=name,
+                                           sources=found)
+        if sources is not None:
+            sources[role] = found
     return endpoints
 
 
 def _check_endpoint_table(name: str, table: dict[str, Any]) -> None:
-    for key, value in table.items():
-        if key == "api_key":
-            raise ConfigError(f"{name}: a key is never read from a config file; put it in an "
-                              "environment variable and name that with api_key_env")
-        if key not in ENDPOINT_SETTINGS:
-            raise ConfigError(f"{name}: unknown setting '{key}' "
-                              f"(expected {', '.join(ENDPOINT_SETTINGS)})")
-        kind = ENDPOINT_SETTINGS[key][0]
-        valid = (isinstance(value, str) if kind is str else
-                 isinstance(value, int) and not isinstance(value, bool) if kind is int else
-                 isinstance(value, (int, float)) and not isinstance(value, bool))
-        if not valid:
-            expected = {str: "a string", int: "a whole number", float: "a number"}[kind]
-            raise ConfigError(f"{name}: {key} = {value!r} is not {expected}")
-        if key == "base_url" and not value.startswith(("http://", "https://")):
-            raise ConfigError(f"{name}: base_url = {value!r} must start with http:// or https://")
+    """What the resolver cannot know: a key is never read from a file, and a URL needs its scheme."""
+    if "api_key" in table:
+        raise ConfigError(f"[{name}]: a key is never read from a config file; put it in an "
+                          "environment variable and name that with api_key_env")
+    base_url = table.get("base_url")
+    if isinstance(base_url, str) and not base_url.startswith(("http://", "https://")):
+        raise ConfigError(f"[{name}]: base_url = {base_url!r} must start with http:// or https://")
 
 
 def read_prices(file_prices: dict[str, Any]) -> dict[str, dict[str, float]]:

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import BaseChatModel
-from platformdirs import user_cache_dir
 
 from ..models import model_label
+from ..settings import cache_home
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS replies (
     key TEXT PRIMARY KEY, model TEXT, text TEXT, input_tokens INTEGER, output_tokens INTEGER,
@@ -30,7 +30,7 @@ def default_cache_path() -> Path:
     explicit = os.environ.get("ADVQA_RESPONSE_CACHE")
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get("ADVQA_CACHE_DIR") or user_cache_dir("advqa")) / "responses.sqlite"
+    return cache_home() / "responses.sqlite"
 
 
 def model_identity(model: BaseChatModel) -> dict[str, Any]:

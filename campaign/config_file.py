@@ -9,7 +9,7 @@ from typing import Any
 import tomli_w
 
 from ..agents import PromptSet
-from ..models import ModelSpec, model_label
+from ..models import DEFAULT_MODEL_SPEC, ModelSpec, model_label
 from ..retrieval import VectorIndex
 from ..retrieval.files import write_atomic
 from .files import CONFIG, PROMPTS
@@ -44,7 +44,7 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
 
 def _spec_label(spec: ModelSpec | None) -> str:
     if spec is None:
-        return "bundled:smollm2-135m"
+        return DEFAULT_MODEL_SPEC
     return spec if isinstance(spec, str) else model_label(spec)
 
 

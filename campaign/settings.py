@@ -5,20 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..graph.settings import ProbeSettings
+from ..settings import read_text_or_file, setting
 
 
 @dataclass
 class CampaignSettings:
     """How many probes, how many at once, and when two accepted questions are duplicates."""
 
-    seeds: int | None = 8  # total seed passages, spread over every document
-    seeds_per_document: int | None = None  # or this many per document (wins over `seeds`)
-    concurrency: int = 2  # probes in flight at once
-    dedup_threshold: float = 0.92  # drop an accepted question this close (cosine) to an earlier one
-    guidance: str = ""  # skills or question types to target, passed to the questioner
-    seed_focus: str = ""  # one query per line: seed the passages closest to them, not evenly spread ones
-    # torch threads while the probes run; None: 1 when no role runs on torch here (campaign/threads.py)
-    torch_threads: int | None = None
+    seeds: int | None = setting(8, "Seed passages in all, spread over documents.", env="ADVQA_SEEDS")
+    seeds_per_document: int | None = setting(
+        None, "Seed passages per document (wins over seeds).", env="ADVQA_SEEDS_PER_DOC",
+        option="--seeds-per-doc")
+    concurrency: int = setting(2, "Probes in flight at once.", env="ADVQA_CONCURRENCY")
+    dedup_threshold: float = setting(
+        0.92, "Cosine above which an accepted question is a duplicate of an earlier one about the same "
+        "document.", env="ADVQA_DEDUP_THRESHOLD")
+    guidance: str = setting(
+        "", "Skills or question types to target: text or a file.", env="ADVQA_GUIDANCE",
+        parse=read_text_or_file)
+    seed_focus: str = setting(
+        "", "Seed the passages closest to these queries (one per line: text or a file) instead of evenly "
+        "spread ones.", env="ADVQA_SEED_FOCUS", parse=read_text_or_file)
+    torch_threads: int | None = setting(
+        None, "Torch threads while the probes run.", env="ADVQA_TORCH_THREADS",
+        shown_default="1 when every role is on a server or llama.cpp, else torch's own")
     probe: ProbeSettings = field(default_factory=ProbeSettings)
 
     def __post_init__(self) -> None:

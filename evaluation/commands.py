@@ -9,16 +9,21 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from advqa.config import read_config_file
+from advqa.models import DEFAULT_MODEL_SPEC
+from advqa.settings import resolve_settings, settings_options
+
 from .closed_book import evaluate_closed_book, format_closed_book
 from .errors import EvaluationError
 from .reference import build_reference_corpus, read_reference_documents
 from .run import evaluate, format_table, write_results
+from .settings import EvalSettings
 
-DEFAULT_MODEL = "bundled:smollm2-135m"
 console = Console(stderr=True)
 out_console = Console()
 
 
+@settings_options(EvalSettings)
 def eval_command(
     legalbench: Annotated[Path | None, typer.Option(
         "--legalbench", help="LegalBench folder (tasks/<task>/{test,train}.tsv, base_prompt.txt).")] = None,
@@ -33,31 +38,25 @@ def eval_command(
         "--baseline", help="With --qa: the base model's results JSON; also count rows learned and "
                            "forgotten.")] = None,
     model: Annotated[str, typer.Option(
-        "--model", help="bundled:/hf: spec (log-likelihood) or an API model (generation).")] = DEFAULT_MODEL,
+        "--model", help="bundled:/hf: spec (log-likelihood) or an API model (generation).")]
+    = DEFAULT_MODEL_SPEC,
     adapter: Annotated[Path | None, typer.Option(
         "--adapter", help="LoRA adapter folder (peft) on top of a local model.")] = None,
-    limit: Annotated[int | None, typer.Option(
-        "--limit", help="Test rows per task, stratified by answer. [default: all]")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="TOML file whose [eval] table holds scoring settings.")] = None,
     out: Annotated[Path | None, typer.Option(
         "--out", help="Write the results to this JSON file.")] = None,
-    prompt_style: Annotated[str, typer.Option(
-        "--prompt-style", help="few-shot (LegalBench's prompt) | zero-shot (chat template).")] = "few-shot",
     reference: Annotated[Path | None, typer.Option(
         "--reference", help="Folder from `advqa reference`: also report rows inside/outside it.")] = None,
     only_reference: Annotated[bool, typer.Option(
         "--only-reference", help="Evaluate only rows whose contract is in --reference.")] = False,
-    calibration: Annotated[str, typer.Option(
-        "--calibration",
-        help="none | batch (local models: remove each label's mean score in a task).")] = "none",
-    batch_size: Annotated[int, typer.Option(
-        "--batch-size", help="Sequences per forward pass (local models).")] = 8,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Seed for --limit sampling and the bootstrap.")] = 0,
-    dtype: Annotated[str, typer.Option(
-        "--dtype", help="float32 | bfloat16 | auto (bfloat16 where the CPU has it; faster).")] = "float32",
+    *, options: dict,
 ) -> None:
     """Score a model on LegalBench tasks: balanced accuracy (with a 95% bootstrap interval) per task;
     or, with --qa, closed-book on questions about reference contracts."""
+    settings = resolve_settings(EvalSettings, options=options[EvalSettings],
+                                table=read_config_file(config).get("eval"), table_name="eval")
+    limit, seed, batch_size, dtype = settings.limit, settings.seed, settings.batch_size, settings.dtype
     if qa is not None:
         names = _document_names(documents, reference)
         results = evaluate_closed_book(model, qa, adapter=adapter, documents=names, limit=limit, seed=seed,
@@ -79,9 +78,9 @@ def eval_command(
             bar.update(bars[task_name], completed=done, total=total)
 
         results = evaluate(model, adapter=adapter, legalbench=legalbench, tasks=tasks, limit=limit,
-                           prompt_style=prompt_style, seed=seed, batch_size=batch_size,
+                           prompt_style=settings.prompt_style, seed=seed, batch_size=batch_size,
                            reference_documents=documents, only_reference=only_reference,
-                           calibration=calibration, dtype=dtype, progress=advance)
+                           calibration=settings.calibration, dtype=dtype, progress=advance)
     out_console.print(format_table(results))
     if out is not None:
         console.print(f"results -> {write_results(results, out)}")

@@ -11,6 +11,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..models import DEFAULT_MODEL_SPEC
 from ..retrieval.files import write_atomic
 from .errors import EvaluationError
 from .legalbench import Task, list_tasks, load_task, load_task_from_hub, sample_rows, split_patterns
@@ -29,7 +30,7 @@ LOCAL_KINDS = ("bundled", "hf")
 TaskProgress = Callable[[str, int, int], None]
 
 
-def evaluate(model_spec: Any = "bundled:smollm2-135m", *, adapter: Path | str | None = None,
+def evaluate(model_spec: Any = DEFAULT_MODEL_SPEC, *, adapter: Path | str | None = None,
              legalbench: Path | str | None, tasks: list[str] | str, limit: int | None = None,
              prompt_style: str = "few-shot", seed: int = 0, batch_size: int = 8,
              reference_documents: set[str] | None = None, only_reference: bool = False,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..models import DEFAULT_MODEL_SPEC
 from ..models.likelihood import score_choices
 from .errors import EvaluationError
 from .legalbench import Task, first_line
@@ -74,7 +75,7 @@ class LoglikScorer:
 
     kind = "loglik"
 
-    def __init__(self, model_spec: str = "bundled:smollm2-135m", adapter: Path | str | None = None,
+    def __init__(self, model_spec: str = DEFAULT_MODEL_SPEC, adapter: Path | str | None = None,
                  batch_size: int = 8, dtype: str = "float32"):
         started = time.perf_counter()
         self.model, self.tokenizer = load_scoring_model(model_spec, adapter, dtype)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..agents.divergence import SCORERS
 from ..agents.grounding import SIMILARITY_BAR
 from ..agents.schemas import FORMS
+from ..settings import setting
 
 # Reply budgets per role. The JSON replies' budgets cover their schemas' longest strings
 # (agents/schemas.py), so that a reply held to its grammar is never cut short; the student
@@ -18,19 +19,36 @@ MAX_TOKENS = {"questioner": 160, "student": 64, "expert": 224, "critic": 192}
 class ProbeSettings:
     """How a probe runs and when it stops."""
 
-    threshold: float = 0.5  # accept when divergence >= threshold and the answer is grounded
-    max_rounds: int = 3  # rounds before a probe ends as exhausted
-    k: int = 4  # passages the expert sees (the seed passage always among them)
-    question_attempts: int = 3  # questioner tries per round before the probe fails
-    scorer: str = "combined"  # combined | judge | embedding | verdict | facts | failure
-    grounding_bar: float = SIMILARITY_BAR  # similarity bar for answers that cite nothing
-    embedding_model: str | None = None  # for scorers when the retriever has no embedder
-    seed: int = 0  # base seed for retries that sample
-    form: str = "auto"  # auto | extractive | free: how questions and answers are written (agents/schemas.py)
-    answer_candidates: int = 3  # extractive form: the passage sentences the expert chooses among
-    critic_veto: bool = False  # a critic that says the expert's answer is not the intended one rejects
-    failure_samples: int = 3  # sampled student answers that certify its failure (non-local students)
-    max_tokens: dict[str, int] = field(default_factory=lambda: dict(MAX_TOKENS))  # reply budget per role
+    threshold: float = setting(
+        0.5, "Divergence to accept a question (and the answer must be grounded).", env="ADVQA_THRESHOLD")
+    max_rounds: int = setting(3, "Rounds per probe.", env="ADVQA_MAX_ROUNDS")
+    k: int = setting(4, "Passages the expert sees (the seed passage always among them).", env="ADVQA_K")
+    question_attempts: int = setting(
+        3, "Questioner tries per round before the probe fails.", env="ADVQA_QUESTION_ATTEMPTS")
+    scorer: str = setting(
+        "combined", "How divergence is scored: combined | judge | embedding | verdict | facts | failure.",
+        env="ADVQA_SCORER")
+    grounding_bar: float = setting(
+        SIMILARITY_BAR, "Similarity bar for answers that cite no passage.", env="ADVQA_GROUNDING_BAR")
+    embedding_model: str | None = setting(
+        None, "Embedding model for scorers when the retriever has none.", env="ADVQA_EMBEDDING_MODEL",
+        shown_default="the bundled all-MiniLM-L6-v2")
+    seed: int = setting(0, "Base seed for retries that sample.", env="ADVQA_SEED", option="--sampling-seed")
+    form: str = setting(
+        "auto", "How questions and answers are written: extractive (a seed sentence with a question phrase "
+        "for its answer; the expert answers with a passage sentence), free (the models write them), auto "
+        "(extractive for the bundled models).", env="ADVQA_FORM")
+    answer_candidates: int = setting(
+        3, "Extractive form: the passage sentences the expert chooses among.", env="ADVQA_ANSWER_CANDIDATES")
+    critic_veto: bool = setting(
+        False, "A critic that judges the expert's answer inconsistent with the intended one rejects the "
+        "round on its own.", env="ADVQA_CRITIC_VETO")
+    failure_samples: int = setting(
+        3, "Sampled student answers that certify its failure (students not run locally).",
+        env="ADVQA_FAILURE_SAMPLES")
+    max_tokens: dict[str, int] = setting(
+        help="Reply budget per role (a [probe.max_tokens] table).", option=False,
+        default_factory=lambda: dict(MAX_TOKENS))
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:

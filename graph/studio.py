@@ -23,10 +23,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from advqa.config import resolve, resolve_models
+from advqa.config import resolve_models
 from advqa.graph.settings import ProbeSettings, StudioSettings
 from advqa.models import load_chat_model
 from advqa.roles import ROLES
+from advqa.settings import resolve_settings
 
 _lock = threading.Lock()
 _built: dict[Any, Any] = {}
@@ -48,12 +49,9 @@ def _index():
 
 def probe_settings(chosen: StudioSettings) -> ProbeSettings:
     """The probe settings of a run: the panel's, else the environment's, else ProbeSettings' own."""
-    return ProbeSettings(
-        threshold=resolve(chosen.threshold, None, "ADVQA_THRESHOLD", ProbeSettings.threshold, float),
-        max_rounds=resolve(chosen.max_rounds, None, "ADVQA_MAX_ROUNDS", ProbeSettings.max_rounds, int),
-        k=resolve(chosen.k, None, "ADVQA_K", ProbeSettings.k, int),
-        scorer=resolve(chosen.scorer or None, None, "ADVQA_SCORER", ProbeSettings.scorer),
-    )
+    panel = {"threshold": chosen.threshold, "max_rounds": chosen.max_rounds, "k": chosen.k,
+             "scorer": chosen.scorer or None}
+    return resolve_settings(ProbeSettings, options=panel, table_name="studio")
 
 
 def studio_context(chosen: StudioSettings | None):

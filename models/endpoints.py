@@ -6,6 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 
+from ..settings import setting
 from .errors import ModelError
 
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -19,15 +20,22 @@ class Endpoint:
     so an Endpoint can be written into config.toml and traces.
     """
 
-    base_url: str | None = None  # None: $OPENAI_BASE_URL, else OpenAI's own
-    api_key_env: str = DEFAULT_KEY_ENV
-    timeout: float = 120.0  # seconds per request
-    # Retried: 408/409/429, 5xx, timeouts, connection errors, and 200 replies that are empty,
-    # malformed or hold no completion, or whose completion is blank.
-    max_retries: int = 3
-    max_concurrency: int | None = None  # requests in flight to this base URL, over all roles
-    backoff: float = 0.5  # first retry waits about this long, then doubling (with jitter)
-    max_backoff: float = 30.0
+    base_url: str | None = setting(
+        None, "Base URL of the OpenAI-compatible server of openai: roles (per role: [endpoints.<role>] in "
+        "--config).", env="OPENAI_BASE_URL", shown_default="OpenAI's own")
+    api_key_env: str = setting(DEFAULT_KEY_ENV, "Environment variable holding the server's key.",
+                               env="ADVQA_API_KEY_ENV")
+    timeout: float = setting(120.0, "Seconds per request.", env="ADVQA_REQUEST_TIMEOUT",
+                             option="--request-timeout")
+    max_retries: int = setting(
+        3, "Retries on 408/409/429, 5xx, timeouts, connection errors, and 200 replies that are empty, "
+        "malformed, hold no completion or a blank one (backoff with jitter).", env="ADVQA_MAX_RETRIES")
+    max_concurrency: int | None = setting(
+        None, "Most requests in flight per base URL, shared by the roles that use it.",
+        env="ADVQA_ENDPOINT_CONCURRENCY", option="--endpoint-concurrency", shown_default="no limit")
+    backoff: float = setting(0.5, "Seconds the first retry waits (then doubling, with jitter).",
+                             env="ADVQA_BACKOFF")
+    max_backoff: float = setting(30.0, "Longest wait between retries, in seconds.", env="ADVQA_MAX_BACKOFF")
 
     def __post_init__(self) -> None:
         if self.timeout <= 0:

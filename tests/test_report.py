@@ -84,14 +84,16 @@ def test_generate_writes_the_report(small_index, tmp_path, monkeypatch):
     from report_runs import scripted_models
 
     import advqa.models
-    from advqa.cli import _campaign_settings, run_generate
+    from advqa.campaign import CampaignSettings
+    from advqa.cli import run_generate
+    from advqa.graph import ProbeSettings
 
     models = scripted_models()
     monkeypatch.setattr(advqa.models, "load_chat_model", lambda spec, **_: models[role_of[spec]])
     role_of = {f"bundled:smollm2-135m#{r}": r for r in models}
     monkeypatch.setattr(advqa.models, "validate_spec", lambda spec: None)
-    settings = _campaign_settings(seeds=2, seeds_per_document=None, concurrency=1, dedup_threshold=0.999,
-                                  guidance="", threshold=0.5, max_rounds=2, scorer="judge", k=3)
+    settings = CampaignSettings(seeds=2, concurrency=1, dedup_threshold=0.999,
+                                probe=ProbeSettings(threshold=0.5, max_rounds=2, scorer="judge", k=3))
     run_generate(tmp_path / "run", index_dir=small_index.path, docs=None, settings=settings,
                  models={r: f"bundled:smollm2-135m#{r}" for r in models}, prompts_dir=None)
     report = (tmp_path / "run" / "report.html").read_text(encoding="utf-8")

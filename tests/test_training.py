@@ -131,7 +131,7 @@ def test_explicit_option_beats_config_file_beats_default(tmp_path):
 
 @pytest.mark.parametrize(("text", "message"), [
     ("[train]\nlora_rank = 8\n", "unknown setting 'lora_rank'"),
-    ("[train]\nlora_r = \"8\"\n", "lora_r must be int"),
+    ("[train]\nlora_r = \"8\"\n", "lora_r = '8' is not a whole number"),
     ("lora_r = 8\n", r"no \[train\] table"),
     ("[train\n", "not valid TOML"),
     ("[train]\nmethod = \"ppo\"\n", "method: 'ppo' is not one of sft, dpo"),

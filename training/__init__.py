@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .config import TrainConfig, load_train_config, read_train_table
+from .config import TrainConfig, load_train_config
 from .data import preference_pairs, prompt_completions, read_dataset, to_hf_dataset
 from .errors import TrainingError
 from .export import FORMATS, export_run
@@ -28,6 +28,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "FORMATS", "TrainConfig", "TrainingError", "build_trainer", "export_run", "load_adapted_model",
-    "load_train_config", "preference_pairs", "prompt_completions", "read_dataset", "read_train_table",
+    "load_train_config", "preference_pairs", "prompt_completions", "read_dataset",
     "to_hf_dataset", "train",
 ]

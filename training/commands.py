@@ -10,8 +10,9 @@ from rich.console import Console
 from rich.table import Table
 
 from advqa.models import DEFAULT_MODEL_SPEC
+from advqa.settings import settings_options
 
-from .config import METHODS, load_train_config
+from .config import TrainConfig, load_train_config
 from .errors import TrainingError
 from .export import FORMATS, export_run
 from .train import train
@@ -20,33 +21,18 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+@settings_options(TrainConfig)
 def train_command(
     dataset: Annotated[Path, typer.Option(help="A run's dataset.jsonl (chat) or a text corpus JSONL.")],
     out: Annotated[Path, typer.Option(help="Output folder for the adapter (re-use it to resume).")],
     model: Annotated[str, typer.Option(help="Base model: bundled:<name> or hf:<folder or hub id>.")]
     = DEFAULT_MODEL_SPEC,
-    method: Annotated[str | None, typer.Option(help=" or ".join(METHODS), show_default="sft")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps (overrides --epochs).")]
-    = None,
-    epochs: Annotated[float | None, typer.Option(help="Passes over the dataset.", show_default="10")] = None,
-    learning_rate: Annotated[float | None, typer.Option(
-        help="Peak learning rate.", show_default="1e-3 for sft, 2e-5 for dpo")] = None,
-    lora_r: Annotated[int | None, typer.Option(help="LoRA rank.", show_default="16")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Samples per step.", show_default="4")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per sample.", show_default="512")] = None,
-    bf16: Annotated[bool | None, typer.Option(
-        "--bf16/--no-bf16", help="bfloat16 mixed precision.", show_default="on a GPU with bf16")] = None,
-    gradient_checkpointing: Annotated[bool | None, typer.Option(
-        "--gradient-checkpointing/--no-gradient-checkpointing",
-        help="Recompute activations in the backward pass: less memory, slower.", show_default="off")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file whose 'train' table holds settings.")] = None,
     merge: Annotated[bool, typer.Option(help="Also write the merged full model to OUT/merged.")] = False,
+    *, options: dict,
 ) -> None:
     """Fine-tune a LoRA adapter on a dataset: SFT on the expert answers, or DPO over the student's."""
-    train_config = load_train_config(config, method=method, max_steps=max_steps, epochs=epochs,
-                                     learning_rate=learning_rate, lora_r=lora_r, batch_size=batch_size,
-                                     max_length=max_length, bf16=bf16,
-                                     gradient_checkpointing=gradient_checkpointing)
+    train_config = load_train_config(config, **options[TrainConfig])
     summary = train(dataset, model, out, train_config, merge=merge)
     if not summary["main_process"]:
         return  # under a multi-process launcher, the first process reports
