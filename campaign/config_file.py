@@ -25,7 +25,7 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
     document = {
         "campaign": campaign,
         "probe": probe,
-        "models": {role: _spec_label(spec) for role, spec in models.items()},
+        "models": {role: spec_label(spec) for role, spec in models.items()},
         "prompts": dict(prompts.sources),
         "index": {"embedding_model": index.embedding_model, "chunks": len(index.chunks),
                   "documents": len(index.documents())},
@@ -42,7 +42,8 @@ def write_config(run: Path, index: VectorIndex, models: dict[str, ModelSpec],
         write_atomic(run / PROMPTS / f"{role}.txt", template)
 
 
-def _spec_label(spec: ModelSpec | None) -> str:
+def spec_label(spec: ModelSpec | None) -> str:
+    """How a role's model is named in config.toml: its spec, or a chat model's label."""
     if spec is None:
         return DEFAULT_MODEL_SPEC
     return spec if isinstance(spec, str) else model_label(spec)

@@ -24,6 +24,7 @@ from ..models import ModelSpec
 from ..retrieval import Chunk, IndexRetriever, Passage, VectorIndex
 from ..retrieval.files import write_atomic
 from ..roles import ROLES
+from .agreement import agreement, check_agreement
 from .checkpointers import Checkpointer, describe, open_checkpointer
 from .config_file import write_config
 from .dedup import deduplicate
@@ -100,6 +101,8 @@ def run_campaign(index: VectorIndex, run_dir: str | Path, *,
     write_config(run, index, models, settings, prompts, extra)
     with open_checkpointer(checkpointer) as saver:
         campaign = plan(index, run, settings, saver, worker, started)
+        if worker is not None:  # workers share the campaign through the checkpointer alone
+            check_agreement(saver, agreement(campaign.planned, settings, models, prompts))
         pending = skip_finished(campaign)
         if progress:
             accepted = sum(v["outcome"] == "accepted" for v in campaign.finished.values())

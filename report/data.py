@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from ..campaign.agreement import THREAD as AGREEMENT_THREAD
 from ..campaign.files import CHECKPOINTS, CONFIG, DATASET, DUPLICATES, STATS, TRACES
 from ..retrieval.files import read_jsonl
 from .errors import ReportError
@@ -203,6 +204,8 @@ def read_checkpoints(file: Path) -> dict[str, dict[str, Any]]:
             threads = [row[0] for row in connection.execute(
                 "SELECT DISTINCT thread_id FROM checkpoints WHERE checkpoint_ns = ''")]
             for thread in threads:
+                if thread == AGREEMENT_THREAD:  # what a campaign's workers agree on, not a probe
+                    continue
                 saved = saver.get_tuple({"configurable": {"thread_id": thread}})
                 if saved is not None:
                     states[thread] = dict(saved.checkpoint.get("channel_values", {}))

@@ -307,26 +307,32 @@ def samples_by_probe(run):
     return {r["meta"]["probe_id"]: r["messages"][0]["content"] for r in rows}
 
 
+@pytest.mark.parametrize("machines", ["one run directory", "a run directory each"])
 def test_three_worker_processes_on_postgres_survive_a_kill_and_match_one_process(clause_index, tmp_path,
-                                                                                 postgres_database):
-    reference, shared = tmp_path / "single", tmp_path / "shared"
+                                                                                 postgres_database, machines):
+    """Three worker processes, one SIGKILLed mid-run and restarted, on one Postgres database: sharing
+    one run directory (one machine), or each in its own (several machines, sharing the database
+    alone). Either way the campaign's samples are the single SQLite process's, each once."""
+    reference = tmp_path / "single"
     (tmp_path / "single-logs").mkdir()
     with MockOpenAIServer(reply=loop_reply) as server:  # one process, SQLite
         run_workers([cli_args(clause_index, reference, server.base_url)], tmp_path / "single-logs")
     expected = samples_by_probe(reference)
     assert len(expected) == SEEDS
 
+    runs = ({i: tmp_path / "shared" for i in (1, 2, 3)} if machines == "one run directory"
+            else {i: tmp_path / f"machine{i}" for i in (1, 2, 3)})
     owned = {i: {c.id for c in plan_seeds(clause_index, SEEDS) if Worker(i, 3).owns(c.id)} for i in (1, 2, 3)}
-    logs = tmp_path / "shared-logs"
+    logs = tmp_path / "worker-logs"
     logs.mkdir()
     with MockOpenAIServer(latency=0.3, reply=loop_reply) as server:
-        commands = {i: cli_args(clause_index, shared, server.base_url)
+        commands = {i: cli_args(clause_index, runs[i], server.base_url)
                     + ["--worker", f"{i}/3", "--checkpointer", postgres_database] for i in (1, 2, 3)}
         workers = {i: start_worker(command, logs, f"worker{i}") for i, command in commands.items()}
         # Kill worker 2 once one of its probes has made a model call: mid-run, not before or after.
         deadline = time.monotonic() + 300
-        while not (shared / "traces.jsonl").exists() or not any(e["probe"] in owned[2]
-                                                                for e in model_calls(shared)):
+        while not (runs[2] / "traces.jsonl").exists() or not any(e["probe"] in owned[2]
+                                                                 for e in model_calls(runs[2])):
             assert time.monotonic() < deadline and workers[2].poll() is None, "worker 2 never started"
             time.sleep(0.1)
         workers[2].send_signal(signal.SIGKILL)
@@ -334,17 +340,28 @@ def test_three_worker_processes_on_postgres_survive_a_kill_and_match_one_process
         codes = [workers[i].wait(timeout=600) for i in (1, 3)]
         restarted = start_worker(commands[2], logs, "worker2-again")
         codes.append(restarted.wait(timeout=600))
-    assert codes == [0, 0, 0], [(logs / f"{n}.err").read_text()[-1500:] for n in ("worker1", "worker3",
-                                                                                   "worker2-again")]
-    # The union of the workers' samples is the single process's: the same probes, the same
-    # questions, each once (the killed worker's probes resumed from their Postgres checkpoints).
-    assert samples_by_probe(shared) == expected
+        assert codes == [0, 0, 0], [(logs / f"{n}.err").read_text()[-1500:] for n in ("worker1", "worker3",
+                                                                                       "worker2-again")]
+        # A worker whose campaign differs (here its threshold) is refused before it runs a probe.
+        other = tmp_path / "other"
+        differing = ["--worker", "1/3", "--checkpointer", postgres_database, "--threshold", "0.9"]
+        refused = subprocess.run(cli_args(clause_index, other, server.base_url) + differing,
+                                 capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "ADVQA_CACHE_DIR": str(tmp_path / "cache")})
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert "differs from the one its checkpointer holds in probe" in refused.stderr
+    assert not (other / "traces.jsonl").exists() or not model_calls(other)
+    # stats.json is written once, by the worker that found the campaign finished, and its run
+    # directory holds the campaign's samples: the single process's, each once (the killed worker's
+    # probes resumed from their Postgres checkpoints).
+    complete = sorted({run for run in runs.values() if (run / "stats.json").exists()})
+    assert len(complete) == 1
+    assert samples_by_probe(complete[0]) == expected
+    stats = json.loads((complete[0] / "stats.json").read_text())
+    assert stats["finished"] == SEEDS and stats["accepted"] == len(lines(complete[0] / "dataset.jsonl"))
     # The kill cut worker 2 short: its restart had probes left to run, and ran them.
-    again = json.loads((shared / "stats-2-of-3.json").read_text())
+    again = json.loads((runs[2] / "stats-2-of-3.json").read_text())
     assert again["model_calls_this_run"] > 0 and again["finished"] == len(owned[2])
-    # stats.json is written once, by the worker that found the campaign finished.
-    stats = json.loads((shared / "stats.json").read_text())
-    assert stats["finished"] == SEEDS and stats["accepted"] == len(lines(shared / "dataset.jsonl"))
     summaries = [name for name in ("worker1", "worker3", "worker2-again")
                  if "advqa campaign" in (logs / f"{name}.out").read_text()]
     assert len(summaries) == 1
