@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models.chat_models import SimpleChatModel
-from throughput import loop_reply
+
+from advqa.models.mock_server import loop_reply
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTIES = ["Supplier", "Buyer", "Licensor", "Licensee", "Lessor", "Lessee", "Agent", "Principal"]

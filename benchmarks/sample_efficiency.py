@@ -14,8 +14,10 @@ forgotten rows against the base model) and on the LegalBench cuad_* rows that co
                                            [--contracts 8] [--probes 200] [--training-seeds 3]
                                            [--max-hours 3]
 
-Each stage keeps its output under --work (contracts and index, campaign, corpora, adapters,
-scores) and its wall time in --work/timings.json: run again, it continues where it stopped.
+Each stage keeps its output under --keep (the campaign's parts and merged dataset, the generated
+corpora, every adapter's scores, and the stages' wall times in timings.json), small files meant to
+be committed; scratch (contracts and index, campaign run folders, raw corpora, adapters) goes under
+--work. Run again, on this checkout or a fresh one, it continues where it stopped.
 With --max-hours, no stage starts after that many hours of this invocation; the results written
 then cover what is finished.
 """
@@ -27,6 +29,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -42,7 +45,11 @@ CONTROLS = ("answer_key", "restated", "restated_qa")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/sample_efficiency.json")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs/sample_efficiency")
+    parser.add_argument("--work", type=Path, default=ROOT / "runs/sample_efficiency",
+                        help="scratch: contracts, index, campaign run folders, adapters")
+    parser.add_argument("--keep", type=Path, default=ROOT / "benchmarks/results/sample_efficiency",
+                        help="each finished stage's output (campaign parts, corpora, scores, timings), "
+                             "small enough to commit, so that a run on another checkout continues")
     parser.add_argument("--qa", type=Path, default=SHARED / "cuad_qa/dev.jsonl")
     parser.add_argument("--legalbench", type=Path, default=SHARED / "legalbench")
     parser.add_argument("--contracts", type=int, default=8, help="reference contracts")
@@ -57,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="advqa seed passages (probes); about half are accepted on CUAD")
     parser.add_argument("--min-accepted", type=int, default=100,
                         help="advqa samples the comparison needs; fewer is reported as a shortfall")
+    parser.add_argument("--campaign-parts", type=int, default=6,
+                        help="the campaign runs as this many workers one after another, each part kept "
+                             "when it finishes: a run cut off loses at most the part it was in")
     parser.add_argument("--concurrency", type=int, default=16, help="advqa probes in flight")
     parser.add_argument("--workers", type=int, default=16, help="baseline generation calls in flight")
     parser.add_argument("--max-rounds", type=int, default=3, help="rounds per probe (advqa's default)")
@@ -265,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from advqa.baselines import build_baseline, stats_path
     from advqa.baselines.tokens import TokenCounter
-    from advqa.campaign import CampaignSettings, run_campaign
+    from advqa.campaign import CampaignSettings
     from advqa.evaluation import evaluate
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
     from advqa.evaluation.controls import (
@@ -284,9 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             raise SystemExit(f"{path}: no {what} there")
     methods_wanted = method_names(args)
-    work = args.work
+    work, keep = args.work, args.keep
     work.mkdir(parents=True, exist_ok=True)
-    stages = Stages(work, args.max_hours)
+    keep.mkdir(parents=True, exist_ok=True)
+    stages = Stages(keep, args.max_hours)
     counter = TokenCounter(args.student)
     recipe = load_train_config(args.train_config, max_steps=args.max_steps)
 
@@ -317,17 +328,15 @@ def main(argv: list[str] | None = None) -> int:
     status = "finished"
     try:
         datasets: dict[str, Path] = {}
-        with stages.run("advqa", "generate"):
-            models = {role: args.generator for role in ("questioner", "expert", "critic")}
-            models["student"] = args.student_role or args.student
-            settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
-                                        probe=ProbeSettings(max_rounds=args.max_rounds))
-            campaign = run_campaign(load_index(work / "index"), work / "advqa", models=models,
-                                    settings=settings)
-        results["advqa_campaign"] = {k: campaign.get(k) for k in (
-            "probes", "accepted", "exhausted", "failed", "duplicates_dropped", "model_calls", "tokens")}
-        results["advqa_campaign"]["shortfall"] = max(0, args.min_accepted - (campaign.get("accepted") or 0))
-        datasets["advqa"] = datasets["advqa_dpo"] = work / "advqa" / "dataset.jsonl"
+        models = {role: args.generator for role in ("questioner", "expert", "critic")}
+        models["student"] = args.student_role or args.student
+        settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
+                                    probe=ProbeSettings(max_rounds=args.max_rounds))
+        campaign = advqa_campaign(load_index(work / "index"), work / "advqa", keep / "advqa", models,
+                                  settings, args.campaign_parts, stages)
+        results["advqa_campaign"] = campaign
+        results["advqa_campaign"]["shortfall"] = max(0, args.min_accepted - campaign["accepted"])
+        datasets["advqa"] = datasets["advqa_dpo"] = keep / "advqa" / "dataset.jsonl"
         advqa_tokens = text_tokens(datasets["advqa"], counter)
         if advqa_tokens == 0:
             raise SystemExit("the advqa campaign accepted no sample: nothing to compare")
@@ -342,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         for family in FAMILIES:
             for multiple in (1, args.scale):
                 key = family if multiple == 1 else f"{family}_{multiple}x"
-                out = work / "baselines" / f"{key}.jsonl"
+                out = (work if family == "raw" else keep) / "baselines" / f"{key}.jsonl"  # raw: the contracts
                 datasets[key] = out
                 if key in methods_wanted and not stats_path(out).is_file():
                     with stages.run(key, "generate"):
@@ -352,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.generate_only:
             raise OutOfTime("training (--generate-only)")
 
-        base_dir = work / "scores" / "base"
+        base_dir = keep / "scores" / "base"
         if not (base_dir / "closed_book.json").is_file():
             with stages.run("base", "evaluate"):
                 write_json(base_dir / "legalbench.json", evaluate(
@@ -364,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         for seed in range(args.training_seeds):  # every method's first seed before any second
             for key in methods_wanted:
                 adapter = work / "adapters" / key / f"seed{seed}"
-                scores = work / "scores" / key / f"seed{seed}"
+                scores = keep / "scores" / key / f"seed{seed}"
+                if (scores / "closed_book.json").is_file():
+                    continue
                 if not (adapter / "adapter_model.safetensors").is_file():
                     with stages.run(key, "train"):
                         method = "dpo" if key == "advqa_dpo" else "sft"
@@ -372,20 +383,21 @@ def main(argv: list[str] | None = None) -> int:
                         if method == "dpo":
                             options["learning_rate"] = None  # DPO's own default
                         train(datasets[key], args.student, adapter, type(recipe)(**options))
-                if not (scores / "closed_book.json").is_file():
-                    with stages.run(key, "evaluate"):
-                        write_json(scores / "legalbench.json", evaluate(
-                            args.student, adapter=adapter, legalbench=args.legalbench, tasks=tasks,
-                            prompt_style="zero-shot", reference_documents=reference_documents,
-                            only_reference=True, calibration=args.calibration, dtype=args.dtype))
-                        write_json(scores / "closed_book.json", evaluate_closed_book(
-                            args.student, args.qa, adapter=adapter, documents=names,
-                            baseline=base_dir / "closed_book.json"))
+                with stages.run(key, "evaluate"):
+                    scores.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(adapter / "loss.jsonl", scores / "loss.jsonl")
+                    write_json(scores / "legalbench.json", evaluate(
+                        args.student, adapter=adapter, legalbench=args.legalbench, tasks=tasks,
+                        prompt_style="zero-shot", reference_documents=reference_documents,
+                        only_reference=True, calibration=args.calibration, dtype=args.dtype))
+                    write_json(scores / "closed_book.json", evaluate_closed_book(  # last: marks it done
+                        args.student, args.qa, adapter=adapter, documents=names,
+                        baseline=base_dir / "closed_book.json"))
     except OutOfTime as stopped:
         status = f"stopped before {stopped}: run again to continue"
         print(status, file=sys.stderr)
 
-    summarize(results, work, methods_wanted, chosen_rows, counter, stages.seconds)
+    summarize(results, work, keep, methods_wanted, chosen_rows, counter, stages.seconds)
     results["status"] = status
     results["wall_seconds"] = round(sum(s for stage in stages.seconds.values() for s in stage.values()), 1)
     picture = plot(results["methods"], args.out.with_suffix(".png"))
@@ -396,14 +408,60 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summarize(results: dict[str, Any], work: Path, methods: list[str], rows, counter,
+def advqa_campaign(index, work: Path, keep: Path, models: dict[str, str], settings, parts: int,
+                   stages: Stages) -> dict[str, Any]:
+    """advqa's campaign, run as `parts` workers one after another, each in its own run folder
+    under `work`. A finished part leaves its samples and figures in `keep`; once every part has,
+    their samples are merged and deduplicated (as one campaign would) into keep/dataset.jsonl.
+    Returns the campaign's figures."""
+    from advqa.campaign import deduplicate, plan_seeds, run_campaign
+    from advqa.campaign.sharding import Worker
+    from advqa.campaign.stats import account_model_calls
+    from advqa.retrieval.files import read_jsonl
+
+    for part in range(1, parts + 1):
+        name = f"part-{part}-of-{parts}"
+        if (keep / f"{name}.json").is_file():
+            continue
+        with stages.run("advqa", "generate"):
+            summary = run_campaign(index, work / name, models=models, settings=settings,
+                                   worker=Worker(part, parts))
+            if summary["errored"]:
+                raise SystemExit(f"advqa campaign {name}: {summary['errored']} probes errored: "
+                                 f"{summary['errors']}; run again to retry them")
+            calls = account_model_calls(read_jsonl(work / name / "traces.jsonl"))
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(work / name / "dataset.jsonl", keep / f"{name}.jsonl")
+            write_json(keep / f"{name}.json", summary | {"model_calls": calls["model_calls"],
+                                                         "tokens": calls["tokens"]})
+    figures = [read_json(keep / f"part-{p}-of-{parts}.json") for p in range(1, parts + 1)]
+    if not (keep / "dataset.jsonl").is_file():
+        merged = work / "merged"
+        merged.mkdir(parents=True, exist_ok=True)
+        write_jsonl(merged / "dataset.jsonl", [row for p in range(1, parts + 1)
+                                               for row in read_jsonl(keep / f"part-{p}-of-{parts}.jsonl")])
+        (merged / "duplicates.jsonl").unlink(missing_ok=True)
+        order = [c.id for c in plan_seeds(index, settings.seeds, settings.seeds_per_document,
+                                          settings.seed_focus.splitlines())]
+        deduplicate(merged, order, index.embedder, settings.dedup_threshold)
+        for file in ("duplicates.jsonl", "dataset.jsonl"):  # the dataset last: it marks the merge done
+            if (merged / file).is_file():
+                shutil.copyfile(merged / file, keep / file)
+    kept = len(read_jsonl(keep / "dataset.jsonl"))
+    return {"probes": sum(f["probes"] for f in figures), "parts": parts, "accepted": kept,
+            "accepted_before_dedup": sum(f["accepted"] for f in figures),
+            "duplicates_dropped": sum(f["accepted"] for f in figures) - kept,
+            **{k: sum(f[k] for f in figures) for k in ("exhausted", "failed", "model_calls", "tokens")}}
+
+
+def summarize(results: dict[str, Any], work: Path, keep: Path, methods: list[str], rows, counter,
               seconds: dict[str, dict[str, float]]) -> None:
     """Read every finished score file into results["methods"]."""
-    sources = {"advqa": work / "advqa" / "dataset.jsonl", "advqa_dpo": work / "advqa" / "dataset.jsonl",
+    sources = {"advqa": keep / "advqa" / "dataset.jsonl", "advqa_dpo": keep / "advqa" / "dataset.jsonl",
                "answer_key": work / "controls" / "answer_key.jsonl",
                "restated": work / "controls" / "restated.jsonl",
                "restated_qa": work / "controls" / "restated_qa.jsonl"}
-    base_dir = work / "scores" / "base"
+    base_dir = keep / "scores" / "base"
     if (base_dir / "closed_book.json").is_file():
         results["methods"]["base"] = {
             "synthetic_tokens": 0, "training_tokens": 0,
@@ -411,13 +469,13 @@ def summarize(results: dict[str, Any], work: Path, methods: list[str], rows, cou
             "closed_book": closed_book_summary(rows, {0: read_json(base_dir / "closed_book.json")}),
             "seconds": seconds.get("base", {})}
     for key in methods:
-        folders = sorted((work / "scores" / key).glob("seed*/closed_book.json"))
+        folders = sorted((keep / "scores" / key).glob("seed*/closed_book.json"))
         if not folders:
             continue
         seeds = {int(f.parent.name.removeprefix("seed")): f.parent for f in folders}
-        source = sources.get(key, work / "baselines" / f"{key}.jsonl")
+        source = sources.get(key, (work if key.startswith("raw") else keep) / "baselines" / f"{key}.jsonl")
         synthetic = text_tokens(source, counter)
-        epochs = [_last_epoch(work / "adapters" / key / f"seed{s}") for s in seeds]
+        epochs = [_last_epoch(folder) for folder in seeds.values()]
         results["methods"][key] = {
             "synthetic_tokens": synthetic,
             "training_tokens": round(synthetic * sum(epochs) / len(epochs)),
@@ -428,9 +486,9 @@ def summarize(results: dict[str, Any], work: Path, methods: list[str], rows, cou
         }
 
 
-def _last_epoch(adapter: Path) -> float:
+def _last_epoch(scores: Path) -> float:
     """How many passes over its corpus an adapter's training made (the loss log's last epoch)."""
-    lines = (adapter / "loss.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (scores / "loss.jsonl").read_text(encoding="utf-8").splitlines()
     return float(json.loads(lines[-1]).get("epoch") or 0) if lines else 0.0
 
 

@@ -26,11 +26,9 @@ About twenty minutes on a 2-core CPU, most of it the bundled model's campaign an
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
@@ -81,35 +79,6 @@ def machine() -> dict[str, Any]:
 
 
 # --- the mock server's replies ------------------------------------------------------------------
-
-def _ranked_words(text: str) -> list[str]:
-    from advqa.agents.questions import content_words
-
-    return sorted(content_words(text), key=lambda w: hashlib.sha256(w.encode()).hexdigest())
-
-
-def loop_reply(body: dict[str, Any]) -> str:
-    """A reply that makes the loop work, read off the prompt: a question sharing words with the
-    seed passage (other words after feedback), answers, and a critic's divergence of 0.9 or 0.2 by
-    a hash of the question. A function of the prompt alone, so a rerun asks the same things."""
-    prompt = body["messages"][-1]["content"]
-    if "Write one question" in prompt:
-        words = _ranked_words(prompt.split("<passage>")[-1].split("</passage>")[0]) or ["clause"]
-        revised = re.search(r"Feedback on your last question: \S", prompt) is not None
-        picked = (words[3:6] if revised and len(words) > 3 else words[:3]) or words[:1]
-        return f"What exactly does the clause provide about {' and '.join(picked)}?"
-    if "Answer the question using only the passages" in prompt:
-        passage = re.search(r'<passage id="P1"[^>]*>\s*(.*?)\s*</passage>', prompt, re.S)
-        first = re.split(r"(?<=[.;])\s", passage.group(1) if passage else "")[0]
-        return f"The clause provides: {first} [P1]"
-    if "You compare two answers" in prompt:
-        question = re.search(r"Question: (.*)", prompt)
-        high = int(hashlib.sha256((question.group(1) if question else "").encode()).hexdigest(), 16) % 2
-        return (f"Divergence: {0.9 if high else 0.2}\nGrounded: yes\n"
-                "Feedback: the answer misses the amounts and periods the clause sets; ask about them\n"
-                "Reason: answer A is generic")
-    return "It depends on the general law and on what the parties agreed."
-
 
 def examples_index(work: Path):
     """The bundled example contracts, indexed once into WORK/index."""
@@ -181,7 +150,7 @@ class ServerProcess:
 
 
 def _serve(connection, latency: float) -> None:
-    from advqa.models.mock_server import MockOpenAIServer
+    from advqa.models.mock_server import MockOpenAIServer, loop_reply
 
     with MockOpenAIServer(latency=latency, reply=loop_reply) as server:
         connection.send(server.base_url)
@@ -464,7 +433,7 @@ def _cold_process(cache: Path, script: str = COLD, threads: int | None = None,
 def rerun_with_cache(index, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     from advqa.agents import ResponseCache
     from advqa.campaign import run_campaign
-    from advqa.models.mock_server import MockOpenAIServer
+    from advqa.models.mock_server import MockOpenAIServer, loop_reply
 
     path = work / "rerun-cache.sqlite"
     path.unlink(missing_ok=True)

@@ -35,9 +35,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def throwaway_cluster() -> Iterator[str]:
+def throwaway_cluster(fsync: bool = False) -> Iterator[str]:
     """Start a cluster, yield its URL (user postgres, trust authentication, 127.0.0.1 only), and
-    stop and delete it at the end."""
+    stop and delete it at the end. Without `fsync` (tests) commits do not wait for the disk;
+    with it (benchmarks) they do, as on a server that must survive a power cut."""
     binaries = server_binaries()
     if binaries is None:
         raise NoServer("PostgreSQL is not installed (make test installs Debian's postgresql)")
@@ -56,9 +57,9 @@ def throwaway_cluster() -> Iterator[str]:
 
     try:
         run(binaries / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        # fsync off: a test cluster need not survive a power cut.
         run(binaries / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "-o",
-            f"-p {port} -h 127.0.0.1 -k {folder} -c fsync=off -c max_connections=100", "start")
+            f"-p {port} -h 127.0.0.1 -k {folder} -c fsync={'on' if fsync else 'off'} -c max_connections=100",
+            "start")
         try:
             yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
         finally:
