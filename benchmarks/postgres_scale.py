@@ -209,8 +209,7 @@ def main() -> None:
     best = max(held.values(), key=lambda r: r["probes_per_second"])
     results = {
         "machine": machine(),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-                     if k != "database"},
+        "settings": {k: _shown(v) for k, v in vars(args).items() if k != "database"},
         "server": "throwaway cluster, fsync on" if args.database is None else "--database",
         "worker": worker,
         "capacity": held,
@@ -221,6 +220,12 @@ def main() -> None:
     args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({k: results[k] for k in ("worker", "capacity", "workers_one_postgres_holds")},
                      indent=2))
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value.relative_to(ROOT)) if value.is_relative_to(ROOT) else str(value)
+    return value
 
 
 if __name__ == "__main__":
