@@ -11,7 +11,7 @@ per training seed; every adapter is scored closed-book on all those contracts' q
 forgotten rows against the base model) and on the LegalBench cuad_* rows that come from them.
 
     python benchmarks/sample_efficiency.py [--out benchmarks/results/sample_efficiency.json]
-                                           [--contracts 8] [--probes 200] [--training-seeds 3]
+                                           [--contracts 8] [--probes N] [--training-seeds 3]
                                            [--max-hours 3]
 
 Each stage keeps its output under --keep (the campaign's parts and merged dataset, the generated
@@ -60,8 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "weights served by vLLM: openai:<model>")
     parser.add_argument("--generator", default="bundled:smollm2-135m",
                         help="questioner, expert, critic and baseline generator")
-    parser.add_argument("--probes", type=int, default=240,
-                        help="advqa seed passages (probes); about half are accepted on CUAD")
+    parser.add_argument("--probes", type=int, default=None,
+                        help="advqa seed passages (probes), spread over the contracts (default: every "
+                             "passage, 333 of the default 8 contracts; a third to a half are accepted)")
     parser.add_argument("--min-accepted", type=int, default=100,
                         help="advqa samples the comparison needs; fewer is reported as a shortfall")
     parser.add_argument("--campaign-parts", type=int, default=6,
@@ -330,10 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         datasets: dict[str, Path] = {}
         models = {role: args.generator for role in ("questioner", "expert", "critic")}
         models["student"] = args.student_role or args.student
+        index = load_index(work / "index")
+        every_passage = max(len(index.chunks_of(d)) for d in index.documents())
         settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
+                                    seeds_per_document=every_passage if args.probes is None else None,
                                     probe=ProbeSettings(max_rounds=args.max_rounds))
-        campaign = advqa_campaign(load_index(work / "index"), work / "advqa", keep / "advqa", models,
-                                  settings, args.campaign_parts, stages)
+        campaign = advqa_campaign(index, work / "advqa", keep / "advqa", models, settings,
+                                  args.campaign_parts, stages)
         results["advqa_campaign"] = campaign
         results["advqa_campaign"]["shortfall"] = max(0, args.min_accepted - campaign["accepted"])
         datasets["advqa"] = datasets["advqa_dpo"] = keep / "advqa" / "dataset.jsonl"
@@ -419,9 +423,14 @@ def advqa_campaign(index, work: Path, keep: Path, models: dict[str, str], settin
     from advqa.campaign.stats import account_model_calls
     from advqa.retrieval.files import read_jsonl
 
+    order = [c.id for c in plan_seeds(index, settings.seeds, settings.seeds_per_document,
+                                      settings.seed_focus.splitlines())]
     for part in range(1, parts + 1):
         name = f"part-{part}-of-{parts}"
         if (keep / f"{name}.json").is_file():
+            if read_json(keep / f"{name}.json")["campaign_probes"] != len(order):
+                raise SystemExit(f"{keep / name}.json was planned with another number of probes than "
+                                 f"{len(order)}: run with the same --probes, or delete the kept parts")
             continue
         with stages.run("advqa", "generate"):
             summary = run_campaign(index, work / name, models=models, settings=settings,
@@ -441,8 +450,6 @@ def advqa_campaign(index, work: Path, keep: Path, models: dict[str, str], settin
         write_jsonl(merged / "dataset.jsonl", [row for p in range(1, parts + 1)
                                                for row in read_jsonl(keep / f"part-{p}-of-{parts}.jsonl")])
         (merged / "duplicates.jsonl").unlink(missing_ok=True)
-        order = [c.id for c in plan_seeds(index, settings.seeds, settings.seeds_per_document,
-                                          settings.seed_focus.splitlines())]
         deduplicate(merged, order, index.embedder, settings.dedup_threshold)
         for file in ("duplicates.jsonl", "dataset.jsonl"):  # the dataset last: it marks the merge done
             if (merged / file).is_file():
