@@ -41,12 +41,6 @@ RECIPES = {
 }
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
 def scores_of(results: dict) -> dict:
     overall = results["overall"]
     return {key: overall.get(key) for key in ("choice_accuracy", "choice_ci", "choice_n",
@@ -66,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from advqa.evaluation.closed_book import evaluate_closed_book, read_qa
     from advqa.evaluation.controls import answer_key, choose_contracts, restated_facts, restated_questions
-    from advqa.retrieval.files import write_atomic
+    from advqa.retrieval.files import write_atomic, write_jsonl
     from advqa.training import TrainConfig, train
 
     rows = read_qa(args.qa)

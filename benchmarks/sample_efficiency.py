@@ -140,12 +140,6 @@ def text_tokens(path: Path, counter) -> int:
     return total
 
 
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    return path
-
-
 def read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -289,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     from advqa.evaluation.reference import build_contract_corpus, read_reference_documents
     from advqa.graph import ProbeSettings
     from advqa.retrieval import build_index, load_index
+    from advqa.retrieval.files import write_jsonl
     from advqa.training import load_train_config, train
 
     for path, what in ((args.qa, "closed-book questions"), (args.legalbench / "tasks", "LegalBench tasks")):
@@ -421,7 +416,7 @@ def advqa_campaign(index, work: Path, keep: Path, models: dict[str, str], settin
     from advqa.campaign import deduplicate, plan_seeds, run_campaign
     from advqa.campaign.sharding import Worker
     from advqa.campaign.stats import account_model_calls
-    from advqa.retrieval.files import read_jsonl
+    from advqa.retrieval.files import read_jsonl, write_jsonl
 
     order = [c.id for c in plan_seeds(index, settings.seeds, settings.seeds_per_document,
                                       settings.seed_focus.splitlines())]

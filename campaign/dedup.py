@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..agents.questions import strip_document
-from ..retrieval.files import read_jsonl, write_atomic
+from ..retrieval.files import read_jsonl, write_jsonl
 from .files import DATASET, DUPLICATES
 
 
@@ -36,12 +35,7 @@ def deduplicate(run: Path, order: list[str], embedder, threshold: float) -> list
         else:
             kept.append(sample)
             earlier.append(vector)
-    _write_jsonl(run / DATASET, kept)
+    write_jsonl(run / DATASET, kept)
     if dropped or (run / DUPLICATES).exists():
-        _write_jsonl(run / DUPLICATES, dropped)
+        write_jsonl(run / DUPLICATES, dropped)
     return dropped
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    """Rewrite a JSONL file atomically: readers, other workers and a killed run never see half of it."""
-    write_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))

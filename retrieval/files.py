@@ -53,6 +53,13 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
     return target
 
 
+def write_jsonl(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Replace `path` with one JSON line per row, atomically (write_atomic), its folder made if missing."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(target, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+
+
 def append_line(path: str | Path, line: str | bytes, *, fsync: bool = True) -> None:
     """Append one line (a newline is added when missing) to `path` in a single write.
 
