@@ -347,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
             samples = len(datasets["advqa"].read_text(encoding="utf-8").splitlines())
             recipe.max_steps = max(1, math.ceil(recipe.epochs * math.ceil(samples / recipe.batch_size)))
         results["recipe"] = recipe.to_dict()
+        kept_recipe = keep / "recipe.json"  # every adapter of a run trains the same way, in any session
+        if kept_recipe.is_file() and read_json(kept_recipe) != results["recipe"]:
+            raise SystemExit(f"{kept_recipe} holds another training recipe than this run's "
+                             "(--train-config, --max-steps): run with the same, or delete the kept scores")
+        write_json(kept_recipe, results["recipe"])
         for family in FAMILIES:
             for multiple in (1, args.scale):
                 key = family if multiple == 1 else f"{family}_{multiple}x"
