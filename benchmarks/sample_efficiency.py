@@ -439,8 +439,7 @@ def advqa_campaign(index, work: Path, keep: Path, models: dict[str, str], settin
                 raise SystemExit(f"advqa campaign {name}: {summary['errored']} probes errored: "
                                  f"{summary['errors']}; run again to retry them")
             calls = account_model_calls(read_jsonl(work / name / "traces.jsonl"))
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(work / name / "dataset.jsonl", keep / f"{name}.jsonl")
+            write_jsonl(keep / f"{name}.jsonl", read_jsonl(work / name / "dataset.jsonl"))  # may be empty
             write_json(keep / f"{name}.json", summary | {"model_calls": calls["model_calls"],
                                                          "tokens": calls["tokens"]})
     figures = [read_json(keep / f"part-{p}-of-{parts}.json") for p in range(1, parts + 1)]
