@@ -5,10 +5,11 @@ rows) are the reference corpus of every method. Each method's corpus is made fro
 campaign, its preference pairs (advqa_dpo), paraphrase, EntiGraph and raw corpora at advqa's token
 count and at --scale times it, and three controls from the questions' own facts (the answer key,
 the restated facts, and the facts as questions in words of our own: the ceiling of what a set can
-teach). Every corpus trains the same student with the same recipe and the same number of steps
-(matched training compute: by default the steps the recipe's epochs give advqa's corpus), once
-per training seed; every adapter is scored closed-book on all those contracts' question rows (with learned and
-forgotten rows against the base model) and on the LegalBench cuad_* rows that come from them.
+teach). Every corpus trains the same student with the same recipe on the same number of tokens
+(matched training compute: by default what the recipe's epochs feed the student from advqa's
+corpus, so a corpus ten times larger gets a tenth of the passes), once per training seed; every
+adapter is scored closed-book on all those contracts' question rows (with learned and forgotten
+rows against the base model) and on the LegalBench cuad_* rows that come from them.
 
     python benchmarks/sample_efficiency.py [--out benchmarks/results/sample_efficiency.json]
                                            [--contracts 8] [--probes N] [--training-seeds 3]
@@ -191,6 +192,33 @@ def method_names(args: argparse.Namespace) -> list[str]:
     return chosen
 
 
+def _pass(path: Path, student: str, recipe, method: str = "sft") -> tuple[int, int]:
+    """(rows, tokens) of one pass over a training file as the student's trainer reads it (DPO's
+    rows: the samples with a student answer, as preference pairs)."""
+    from transformers import AutoTokenizer
+
+    from advqa.models import checkpoint_path
+    from advqa.training.data import preference_pairs, read_dataset, tokens_per_pass
+
+    samples = read_dataset(path)
+    rows = len(preference_pairs(samples)) if method == "dpo" else len(samples)
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_path(student))
+    return rows, tokens_per_pass(samples, tokenizer, method, recipe.max_length)
+
+
+def training_budget(advqa: Path, student: str, recipe) -> int:
+    """The tokens every adapter trains on: what the recipe's steps feed the student from advqa's corpus."""
+    rows, tokens = _pass(advqa, student, recipe)
+    return round(recipe.max_steps * recipe.batch_size * tokens / rows)
+
+
+def matched_steps(path: Path, student: str, recipe, method: str, budget: int) -> int:
+    """The optimizer steps that feed the student `budget` tokens of this corpus (matched compute: a
+    corpus of longer samples takes fewer steps, a larger corpus fewer passes)."""
+    rows, tokens = _pass(path, student, recipe, method)
+    return max(1, math.ceil(budget / (recipe.batch_size * tokens / rows)))
+
+
 def closed_book_summary(rows, runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     """A method's closed-book figures over its training seeds (`runs`: seed -> evaluate_closed_book)."""
     from advqa.evaluation.closed_book import score_over_seeds
@@ -343,10 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         datasets["restated"] = write_jsonl(work / "controls" / "restated.jsonl", restated_facts(chosen_rows))
         datasets["restated_qa"] = write_jsonl(work / "controls" / "restated_qa.jsonl",
                                               restated_questions(chosen_rows))
-        if recipe.max_steps == -1:  # matched compute: the steps the recipe gives advqa's corpus
+        if recipe.max_steps == -1:  # the steps the recipe's epochs give advqa's corpus
             samples = len(datasets["advqa"].read_text(encoding="utf-8").splitlines())
             recipe.max_steps = max(1, math.ceil(recipe.epochs * math.ceil(samples / recipe.batch_size)))
-        results["recipe"] = recipe.to_dict()
+        budget = training_budget(datasets["advqa"], args.student, recipe)
+        results["recipe"] = recipe.to_dict() | {"matched_training_tokens": budget}
         kept_recipe = keep / "recipe.json"  # every adapter of a run trains the same way, in any session
         if kept_recipe.is_file() and read_json(kept_recipe) != results["recipe"]:
             raise SystemExit(f"{kept_recipe} holds another training recipe than this run's "
@@ -384,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                     with stages.run(key, "train"):
                         method = "dpo" if key == "advqa_dpo" else "sft"
                         options = recipe.to_dict() | {"method": method, "seed": seed}
+                        options["max_steps"] = matched_steps(datasets[key], args.student, recipe, method,
+                                                             budget)
                         if method == "dpo":
                             options["learning_rate"] = None  # DPO's own default
                         train(datasets[key], args.student, adapter, type(recipe)(**options))

@@ -352,3 +352,45 @@ def test_the_gpu_options_bf16_and_gradient_checkpointing_train_on_the_cpu_too(tm
     assert summary["steps"] == 2 and 0 < summary["final_loss"] < 20
     assert (tmp_path / "out" / "adapter_model.safetensors").is_file()
     assert json.loads((tmp_path / "out" / "train_config.json").read_text())["bf16"] is True
+
+
+def _padding(batches) -> int:
+    """Pad tokens in collated batches (attention mask zeros)."""
+    return sum(int((batch["attention_mask"] == 0).sum()) for batch in batches)
+
+
+@pytest.mark.integration
+def test_sft_batches_samples_of_similar_length_unless_told_not_to(tmp_path):
+    from advqa.training import build_trainer
+
+    # 48 answers from one sentence to six: random pairs pad a lot, pairs from a sorted megabatch little.
+    samples = [chat_sample(QA[i % 8][0], " ".join([QA[i % 8][1]] * (1 + i % 6))) for i in range(48)]
+    config = TINY | {"max_length": 512}
+    grouped = build_trainer(samples, MODEL, tmp_path / "g", TrainConfig(**config))
+    shuffled = build_trainer(samples, MODEL, tmp_path / "r", TrainConfig(**config, group_by_length=False))
+    lengths = [len(row["input_ids"]) for row in grouped.train_dataset]
+    assert max(lengths) > 3 * min(lengths)
+    assert _padding(grouped.get_train_dataloader()) < _padding(shuffled.get_train_dataloader()) / 3
+
+
+@pytest.mark.integration
+def test_tokens_per_pass_counts_what_the_trainer_feeds_the_student(tmp_path):
+    from advqa.training import build_trainer
+    from advqa.training.data import tokens_per_pass
+
+    chat = [chat_sample(q, a) for q, a in QA]
+    trainer = build_trainer(chat, MODEL, tmp_path / "c", TrainConfig(**TINY))
+    tokenizer = trainer.processing_class
+    fed = sum(len(row["input_ids"]) for row in trainer.train_dataset)
+    assert tokens_per_pass(chat, tokenizer) == fed
+    assert tokens_per_pass(chat, tokenizer, max_length=10) == 10 * len(chat)
+
+    text = [{"text": f"{q} {a}"} for q, a in QA]
+    trainer = build_trainer(text, MODEL, tmp_path / "t", TrainConfig(**TINY))
+    assert tokens_per_pass(text, tokenizer) == sum(len(row["input_ids"]) for row in trainer.train_dataset)
+
+    # DPO: the prompt with each answer; a sample without a student answer is no pair.
+    pairs = tokens_per_pass(chat[:2] + [chat_sample(*QA[2], student=None)], tokenizer, "dpo")
+    one_sided = tokens_per_pass(chat[:2], tokenizer)
+    rejected = tokens_per_pass([chat_sample(q, "It depends on the contract.") for q, _ in QA[:2]], tokenizer)
+    assert pairs == one_sided + rejected

@@ -38,6 +38,9 @@ class TrainConfig:
     max_steps: int = setting(-1, "Stop after N optimizer steps (overrides epochs; -1: by epochs).",
                              env="ADVQA_TRAIN_MAX_STEPS")
     batch_size: int = setting(4, "Samples per step, per device.", env="ADVQA_TRAIN_BATCH_SIZE")
+    group_by_length: bool = setting(
+        True, "SFT: batch samples of similar length together (less padding, so faster).",
+        env="ADVQA_TRAIN_GROUP_BY_LENGTH")
     grad_accum: int = setting(1, "Gradient accumulation steps.", env="ADVQA_TRAIN_GRAD_ACCUM")
     max_length: int = setting(512, "Tokens per sample (prompt and answer); longer ones are cut.",
                               env="ADVQA_TRAIN_MAX_LENGTH")

@@ -155,3 +155,23 @@ def to_hf_dataset(rows: list[dict[str, Any]]) -> Dataset:
     from datasets import Dataset
 
     return Dataset.from_list(rows)
+
+
+def tokens_per_pass(samples: list[dict[str, Any]], tokenizer: Any, method: str = "sft",
+                    max_length: int | None = None) -> int:
+    """The tokens one pass over the samples feeds the student, as its trainer builds them: a chat
+    sample in the tokenizer's chat template (DPO: the prompt with each of its two answers), a text
+    sample with its end-of-text token; each cut at `max_length`. What matching training compute
+    across corpora counts."""
+    def length(ids: Any) -> int:
+        ids = ids["input_ids"] if hasattr(ids, "keys") else ids  # a BatchEncoding, or a list of ids
+        return len(ids) if max_length is None else min(len(ids), max_length)
+
+    if dataset_kind(samples) == TEXT:
+        return sum(length(tokenizer(row["text"])["input_ids"]) + 1 for row in texts(samples))
+    if method == "dpo":
+        conversations = [pair["prompt"] + pair[side] for pair in preference_pairs(samples)
+                         for side in ("chosen", "rejected")]
+    else:
+        conversations = [row["prompt"] + row["completion"] for row in prompt_completions(samples)]
+    return sum(length(tokenizer.apply_chat_template(messages, tokenize=True)) for messages in conversations)

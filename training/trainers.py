@@ -75,6 +75,9 @@ def build_trainer(samples: list[dict[str, Any]], model_spec: str, checkpoints_di
     if config.method == "dpo":
         return DPOTrainer(model=model, args=DPOConfig(beta=config.dpo_beta, **args), train_dataset=dataset,
                           processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
-    sft_args = SFTConfig(completion_only_loss=kind == CHAT, dataset_text_field="text", **args)
+    # Random batches of advqa's samples are a quarter padding; batches of similar length, a few percent.
+    sampling = "group_by_length" if config.group_by_length else "random"
+    sft_args = SFTConfig(completion_only_loss=kind == CHAT, dataset_text_field="text",
+                         train_sampling_strategy=sampling, **args)
     return SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
                       peft_config=peft_config, callbacks=callbacks)
