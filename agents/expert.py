@@ -13,6 +13,7 @@ from .calls import CallContext, invoke_model
 from .passages import format_passages, passage_label
 from .prompts import PromptSet
 from .schemas import ExpertReply, expert_schema
+from .sentences import split_sentences
 
 
 @dataclass
@@ -55,7 +56,7 @@ def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=
     found: dict[str, None] = {}
     for passage in passages:
         text = re.sub(r"^#+[^\n]*$", " ", passage.text, flags=re.M)
-        for sentence in re.split(r"(?<=[.!?])\s+(?=[A-Z(0-9\"“])|\n+", text):
+        for sentence in split_sentences(text):
             sentence = _NUMBERING.sub("", _spaced(sentence)).strip()  # "5.2 If ..." -> "If ..."
             if len(sentence.split()) >= 4:
                 found.setdefault(sentence)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
+from .sentences import split_sentences
 
 MIN_WORDS = 4
 MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
@@ -244,7 +245,7 @@ def _sentences(passage: str) -> list[str]:
     """Whole sentences of six words or more: headings dropped, and a passage's opening words when
     they continue a sentence of the passage before (a chunk can start mid-sentence)."""
     text = re.sub(r"^#+[^\n]*$", " ", passage, flags=re.M)
-    parts = [" ".join(p.split()) for p in re.split(r"(?<=[.!?])\s+(?=[A-Z(0-9])|\n+", text)]
+    parts = [" ".join(p.split()) for p in split_sentences(text)]
     # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
     # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.
     return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)

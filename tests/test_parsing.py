@@ -320,3 +320,26 @@ def test_a_question_may_open_with_a_quoted_defined_term():
     assert reply is not None and reply.question == "'Effective Date' shall mean when?"
     assert decode('{"answer":"x","question":"effective date shall mean when?","type":"lookup"}',
                   QuestionReply, tolerant=False) is None
+
+
+def test_sentences_are_not_cut_at_the_abbreviations_contracts_use():
+    from advqa.agents.expert import passage_sentences
+    from advqa.agents.sentences import split_sentences
+
+    # Cut at "A.M." and "p.m.", these were accepted answers that stop mid-clause.
+    text = ("Supplier shall maintain insurance with an insurer rated A.M. Best A- or better. "
+            "Purchase Orders not received by 3:00 p.m. Central Time are received the next day. "
+            "This Agreement is between Galaxy Telecom Inc. (\"Galaxy\") and Telnet SRL. "
+            "The fees are set out in Exhibit A. Each party bears its own costs.")
+    expected = ["Supplier shall maintain insurance with an insurer rated A.M. Best A- or better.",
+                "Purchase Orders not received by 3:00 p.m. Central Time are received the next day.",
+                "This Agreement is between Galaxy Telecom Inc. (\"Galaxy\") and Telnet SRL.",
+                "The fees are set out in Exhibit A.", "Each party bears its own costs."]
+    assert [s.strip() for s in split_sentences(text)] == expected
+    assert split_sentences("A heading\nIts first line. Its second.") == ["A heading", "Its first line.",
+                                                                       "Its second."]
+    passage = Passage(id="c.md#0", document="c.md", text=text, start=0, end=len(text))
+    assert passage_sentences([passage]) == expected  # the expert's extractive answers
+    asked = {focus.sentence for focus in question_focuses(text)}  # what the questioner asks about
+    assert asked and asked <= set(expected)
+    assert "Supplier shall maintain insurance with an insurer rated A.M. Best A- or better." in asked
