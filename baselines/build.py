@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -17,7 +18,7 @@ from ..retrieval.cards import document_cards
 from ..retrieval.files import fsync_folder
 from .entigraph import extract_entities, relation_jobs
 from .errors import BaselineError
-from .generation import Item, Tally, generate_items
+from .generation import Item, Tally, generate_items, skip_kept
 from .output import stats_path, traces_path, write_item, write_stats
 from .paraphrase import paraphrase_jobs
 from .raw import raw_items
@@ -44,7 +45,9 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
     counter = TokenCounter(tokenizer)
     out.parent.mkdir(parents=True, exist_ok=True)
     traces = traces_path(out)
-    traces.unlink(missing_ok=True)
+    kept = kept_items(out)
+    if not kept:
+        traces.unlink(missing_ok=True)
     tracer = JsonlTracer(traces)
     model = None if kind == "raw" else load_generator(generator)
     tally = Tally()
@@ -52,7 +55,7 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
     extra: dict[str, Any] = {}
     items = corpus_items(kind, documents, counter, tokens, model, seed=seed, workers=workers,
                          paraphrases_per_passage=paraphrases_per_passage, tracer=tracer, tally=tally,
-                         extra=extra, headers=document_headers(docs, documents))
+                         extra=extra, headers=document_headers(docs, documents), kept=kept)
     per_document = write_items(out, items, documents)
     stats = {
         "kind": kind, "documents": len(documents),
@@ -60,7 +63,7 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
         "synthetic_tokens": sum(entry["tokens"] for entry in per_document.values()),
         "budget": tokens, "tokenizer": counter.label,
         "generator": None if model is None else model_label(model),
-        "seed": seed, "workers": workers,
+        "seed": seed, "workers": workers, "resumed_items": extra.pop("resumed_items", 0),
         "seconds": round(time.perf_counter() - started, 3), "calls": tally.calls,
         "generator_output_tokens": tally.output_tokens, "empty_replies": tally.empty_replies,
         **extra, "per_document": per_document,
@@ -73,8 +76,11 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
 def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter, tokens: int,
                  model: BaseChatModel | None, *, seed: int, workers: int, paraphrases_per_passage: int,
                  tracer: Tracer, tally: Tally, extra: dict[str, Any],
-                 headers: dict[str, str] | None = None) -> Iterator[Item]:
-    """The items of one kind, lazily; settings worth recording in the stats go into `extra`."""
+                 headers: dict[str, str] | None = None, kept: Sequence[Item] = ()) -> Iterator[Item]:
+    """The items of one kind, lazily; settings worth recording in the stats go into `extra`.
+
+    `kept` (the items of a cut-off build) are reused when these jobs made them, in this order.
+    """
     if kind == "raw":
         return raw_items(documents, counter, tokens, headers)
     assert model is not None
@@ -86,8 +92,18 @@ def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter
         extra["entities"] = {entry.document.id: {"source": entry.source, "count": len(entry.entities)}
                              for entry in found}
         jobs = relation_jobs(found, seed)
+    if kept and sum(item.meta["tokens"] for item in kept) <= tokens:
+        jobs = list(jobs)  # walked twice when the kept items turn out not to be theirs
+        remaining = skip_kept(jobs, kept)
+    else:
+        remaining = None
+    if remaining is None:
+        kept = ()
+    else:
+        jobs = remaining
+    extra["resumed_items"] = len(kept)
     return generate_items(jobs, model, counter, tokens, workers=workers, tracer=tracer, tally=tally,
-                          headers=headers)
+                          headers=headers, kept=kept)
 
 
 def document_headers(docs: str | Path, documents: Sequence[Document]) -> dict[str, str]:
@@ -120,6 +136,21 @@ def load_generator(generator: ModelSpec) -> BaseChatModel:
         return load_chat_model(generator, retry_empty=False)
     except ModelError as error:
         raise BaselineError(f"--generator {generator}: {error}") from None
+
+
+def kept_items(out: Path) -> list[Item]:
+    """The items a cut-off build of `out` left in `<out>.partial` (a torn last line dropped)."""
+    partial = out.with_name(out.name + ".partial")
+    if not partial.is_file():
+        return []
+    items = []
+    for line in partial.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            break
+        items.append(Item(entry["text"], entry["meta"]))
+    return items
 
 
 def write_items(out: Path, items: Iterator[Item], documents: Sequence[Document]) -> dict[str, dict]:

@@ -67,9 +67,12 @@ def clean_reply(text: str) -> str:
 
 def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCounter, budget: int, *,
                    workers: int, tracer: Tracer, tally: Tally,
-                   headers: dict[str, str] | None = None) -> Iterator[Item]:
+                   headers: dict[str, str] | None = None, kept: Sequence[Item] = ()) -> Iterator[Item]:
     """Yield one item per job, in job order, until `budget` tokens (by `counter`) are used; an
     item opens with its document's header (`headers`, by document id), counted in the budget.
+
+    `kept` are the items an earlier, cut-off build wrote for the first jobs (see skip_kept): they
+    are yielded first and count in the budget, and generation goes on from the job after them.
 
     Up to `workers` calls run at once (a local model batches them). Each call reserves its
     max_tokens out of what is left, so no call starts once the budget is spoken for and no
@@ -78,6 +81,9 @@ def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCoun
     pending: deque[tuple[Job, int, Future[CallResult]]] = deque()
     queue = iter(jobs)
     used, exhausted = 0, False
+    for item in kept:
+        used += item.meta["tokens"]
+        yield item
     smallest_call = min(MIN_CALL_TOKENS, budget)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="advqa-baseline")
     try:
@@ -113,6 +119,23 @@ def generate_items(jobs: Iterable[Job], model: BaseChatModel, counter: TokenCoun
             yield Item(text, {**job.meta, "tokens": tokens, "truncated": truncated})
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def skip_kept(jobs: Iterable[Job], kept: Sequence[Item]) -> Iterator[Job] | None:
+    """The jobs after those that made the `kept` items, or None when the kept items are not the
+    output of these jobs in order (other settings, or an entity list that came out differently).
+
+    A job whose reply was empty made no item, so each kept item is matched to the next job with
+    the same meta; a kept item cut to the budget means the budget was spent, and no job is left.
+    """
+    queue = iter(jobs)
+    for item in kept:
+        made = {key: value for key, value in item.meta.items() if key not in ("tokens", "truncated")}
+        if not any(job.meta == made for job in queue):
+            return None
+        if item.meta.get("truncated"):
+            return iter(())
+    return queue
 
 
 def invoke_all(jobs: Sequence[Job], model: BaseChatModel, *, workers: int, tracer: Tracer,

@@ -194,6 +194,36 @@ def test_paraphrase_cycles_styles_over_passages(docs, tmp_path):
         assert instruction[item["meta"]["style"]] in call["prompt"]
 
 
+def test_a_cut_off_build_goes_on_from_the_items_it_kept(docs, tmp_path):
+    """A build killed mid-corpus leaves `<out>.partial`; started again, it keeps those items and
+    calls the model only for the jobs after them. A partial that these jobs did not make (other
+    settings) is not reused."""
+    replies = [f"Rewrite number {n} of the passage." for n in range(1, 40)]
+    whole = tmp_path / "whole.jsonl"
+    build_baseline("paraphrase", docs, 100_000, whole, generator=scripted(*replies), workers=1)
+    items = read_items(whole)
+    assert len(items) > 5
+
+    out = tmp_path / "para.jsonl"
+    partial = out.with_name(out.name + ".partial")
+    lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+    partial.write_text("".join(lines[:4]) + lines[4][:30], encoding="utf-8")  # torn fifth line
+    stats = build_baseline("paraphrase", docs, 100_000, out, generator=scripted(*replies[4:]), workers=1)
+    assert read_items(out) == items
+    assert stats["resumed_items"] == 4 and stats["calls"] == len(items) - 4
+    assert not partial.exists()
+
+    other = tmp_path / "other.jsonl"
+    foreign = [json.loads(line) for line in lines[:4]]
+    for item in foreign:
+        item["meta"]["style"] = "no such style"
+    other.with_name(other.name + ".partial").write_text(
+        "".join(json.dumps(item) + "\n" for item in foreign), encoding="utf-8")
+    stats = build_baseline("paraphrase", docs, 100_000, other, generator=scripted(*replies), workers=1)
+    assert read_items(other) == items
+    assert stats["resumed_items"] == 0 and stats["calls"] == len(items)
+
+
 def test_blank_replies_of_an_api_generator_are_counted_not_retried(docs, tmp_path, monkeypatch):
     """An `openai:` generator's empty reply is counted in empty_replies and skipped: not
     retried, and not an error that stops the build."""
