@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -13,7 +12,7 @@ from .calls import CallContext, invoke_model
 from .passages import format_passages, passage_label
 from .prompts import PromptSet
 from .schemas import ExpertReply, expert_schema
-from .sentences import split_sentences
+from .sentences import contract_sentences
 
 
 @dataclass
@@ -55,9 +54,7 @@ def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=
     with an embedder, the `limit` closest to the question, closest first."""
     found: dict[str, None] = {}
     for passage in passages:
-        text = re.sub(r"^#+[^\n]*$", " ", passage.text, flags=re.M)
-        for sentence in split_sentences(text):
-            sentence = _NUMBERING.sub("", _spaced(sentence)).strip()  # "5.2 If ..." -> "If ..."
+        for sentence in contract_sentences(passage.text):  # "5.2 Term If ..." -> "If ..."
             if len(sentence.split()) >= 4:
                 found.setdefault(sentence)
     sentences = list(found)
@@ -66,9 +63,6 @@ def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=
     vectors = embedder.encode([question, *sentences])
     order = sorted(range(len(sentences)), key=lambda i: -float(vectors[0] @ vectors[i + 1]))
     return [sentences[i] for i in order[:limit]]
-
-
-_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|\([a-z0-9]{1,4}\))\s+(?=[A-Z\"“(])")
 
 
 def _spaced(text: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
-from .sentences import split_sentences
+from .sentences import NUMBERING, contract_sentences
 
 MIN_WORDS = 4
 MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
@@ -81,7 +81,7 @@ class Focus:
         """The sentence's words before and after the answer, for an anchored question; None when
         the answer is not one stretch of the sentence or the question would be too long. A
         qualifier opening the answer ("within", "at least") stays in the question."""
-        body = _NUMBERING.sub("", self.sentence).replace('"', "'")
+        body = NUMBERING.sub("", self.sentence).replace('"', "'")
         answer = self.answer.replace('"', "'")
         if answer not in body:
             return None
@@ -137,7 +137,6 @@ MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one n
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
 # starts mid-sentence ("2027, ...", "to named individuals") does not.
 _SENTENCE_START = re.compile(r"(?:[A-Z\"“]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s*[A-Z\"“(])")
-_NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|\([a-z0-9]{1,4}\))\s*(?=[A-Z\"“(])")
 MAX_TERMS = 8
 
 
@@ -197,7 +196,7 @@ def clause_spans(sentence: str) -> list[tuple[str, str]]:
     """("exception", clause) and ("condition", clause) for the clauses such words open, and for a
     condition the rest of the sentence as a ("scenario", consequence)."""
     found = []
-    body = _NUMBERING.sub("", sentence)
+    body = NUMBERING.sub("", sentence)
     for kind, marker in _CLAUSE_MARKERS:
         match = marker.search(body)
         if not match:
@@ -220,7 +219,7 @@ def object_spans(sentence: str) -> list[tuple[str, str]]:
     """("lookup", what the sentence's main verb takes) for a sentence with no fact or clause to ask
     about: "Neither party is liable for <loss of profits, revenue, ...>", "Supplier shall maintain
     <product liability insurance>"."""
-    body = _NUMBERING.sub("", sentence)
+    body = NUMBERING.sub("", sentence)
     match = _MAIN_VERB.search(body)
     if not match:
         return []
@@ -244,8 +243,7 @@ def _terms(sentence: str, answer: str) -> tuple[str, ...]:
 def _sentences(passage: str) -> list[str]:
     """Whole sentences of six words or more: headings dropped, and a passage's opening words when
     they continue a sentence of the passage before (a chunk can start mid-sentence)."""
-    text = re.sub(r"^#+[^\n]*$", " ", passage, flags=re.M)
-    parts = [" ".join(p.split()) for p in split_sentences(text)]
+    parts = contract_sentences(passage)
     # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
     # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.
     return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)

@@ -1,4 +1,5 @@
-"""Contract text split into sentences, without cutting at the abbreviations contracts use."""
+"""Contract text split into sentences, without cutting at the abbreviations contracts use, and
+without the numbers and run-in headings that open a contract's sections."""
 
 from __future__ import annotations
 
@@ -14,6 +15,22 @@ ABBREVIATIONS = frozenset("""
 """.split())
 # "U.S.", "p.m.", "S.A."; not one letter: "as set out in Exhibit A." ends a sentence.
 _INITIALS = re.compile(r"^(?:[A-Za-z]\.){2,}$")
+_MARKDOWN_HEADING = re.compile(r"^#+[^\n]*$", re.M)
+# A section's number before its first word: "4.2 ", "3. ", "(a) ".
+NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|\([a-z0-9]{1,4}\))\s*(?=[A-Z\"“(])")
+# Lowercase words a heading holds ("Ownership and Privacy of Records").
+_HEADING_LINKS = frozenset("a an and by for in of on or the to with &".split())
+# Capitalised words that open a sentence rather than end a heading ("... Notices Unless Telnet").
+_OPENERS = frozenset("""
+    After All Any As At Before Both During Each Either Except For If In Neither No Notwithstanding
+    On Subject Such The These This Unless Until Upon When Where Within Without
+""".split())
+# What a party does right after its name opens a section's sentence ("Galaxy shall ...").
+_PARTY_VERBS = frozenset("""
+    accepts acknowledges agrees appoints are can certifies confirms covenants does grants has have
+    hereby is makes may must represents reserves retains shall undertakes warrants will
+""".split())
+MAX_HEADING_WORDS = 8
 
 
 def split_sentences(text: str) -> list[str]:
@@ -33,3 +50,56 @@ def _abbreviated(before: str) -> bool:
     words = before.split()
     last = words[-1].lstrip("(\"“'") if words else ""
     return last.lower() in ABBREVIATIONS or bool(_INITIALS.match(last))
+
+
+def contract_sentences(text: str) -> list[str]:
+    """The sentences of `text`, spaces collapsed, markdown heading lines left out, each without
+    the section number and run-in heading that open it (see drop_section_heading)."""
+    text = _MARKDOWN_HEADING.sub(" ", text)
+    spaced = " ".join(text.split())
+    sentences = []
+    for piece in split_sentences(text):
+        sentence = " ".join(piece.split())
+        numbered = NUMBERING.match(sentence)
+        if numbered:
+            sentence = drop_section_heading(sentence[numbered.end():], spaced)
+        sentences.append(sentence)
+    return sentences
+
+
+def drop_section_heading(body: str, text: str) -> str:
+    """A numbered section's first sentence without the heading run into it: "Ownership and
+    Privacy of Records Galaxy shall own the Records" -> "Galaxy shall own the Records".
+
+    Before the sentence's first lowercase word, the sentence starts at a party's name followed
+    by its verb ("Galaxy shall", "Telnet covenants"), else at the last opener ("Limitation of
+    Privacy The Products and Services utilize", "Exceptions Notwithstanding the"), with the
+    openers just before it ("Neither Party shall"). Where that is unsure, the body is kept whole:
+    no verb or opener, a heading that is not Title-case, or two words at the cut that stand
+    together elsewhere in `text` and so are a name ("Premier Nutrition Company shall").
+    """
+    words = body.split(" ")
+    first_lower = next((i for i, word in enumerate(words)
+                        if word[:1].islower() and word.lower() not in _HEADING_LINKS), None)
+    if first_lower is None or first_lower < 2:
+        return body
+    subject = first_lower - 1
+    if (words[subject][:1].isupper() and words[first_lower].strip(",;:") in _PARTY_VERBS
+            and words[subject - 1].lower() not in _HEADING_LINKS):
+        start = subject
+    else:
+        start = next((j for j in range(subject, -1, -1) if words[j] in _OPENERS), 0)
+        if not all(_heading_word(word) for word in words[start + 1:first_lower]):
+            return body
+    while start > 0 and words[start - 1] in _OPENERS:
+        start -= 1
+    heading = words[:start]
+    if not heading or len(heading) > MAX_HEADING_WORDS or not all(_heading_word(word) for word in heading):
+        return body
+    if text.count(f"{words[start - 1]} {words[start]}") > 1:
+        return body
+    return " ".join(words[start:])
+
+
+def _heading_word(word: str) -> bool:
+    return word[:1].isupper() or word.lower() in _HEADING_LINKS

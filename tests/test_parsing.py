@@ -343,3 +343,39 @@ def test_sentences_are_not_cut_at_the_abbreviations_contracts_use():
     asked = {focus.sentence for focus in question_focuses(text)}  # what the questioner asks about
     assert asked and asked <= set(expected)
     assert "Supplier shall maintain insurance with an insurer rated A.M. Best A- or better." in asked
+
+
+def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
+    from advqa.agents.expert import passage_sentences
+    from advqa.agents.sentences import contract_sentences
+
+    # From the Galaxy Telecom reseller agreement: accepted questions began "Ownership and Privacy
+    # of Records Galaxy shall own what?" and "No Removal of Logos, Trademarks & Notices except ...".
+    text = ("4.2 Ownership and Privacy of Records Galaxy shall own the Records, but it shall use them "
+            "only as this Agreement allows. 9.4 No Removal of Logos, Trademarks & Notices Unless "
+            "Telnet first obtains written consent, it shall not remove any logo. 3.1 Term This "
+            "Agreement shall commence on the Effective Date. 5.1 Limitation of Privacy The Products "
+            "and Services utilize the public Internet. 6.2 Disputes Galaxy and Telnet will attempt "
+            "to settle any claim by negotiation. 7.1 Payment Premier Nutrition Company shall pay "
+            "each invoice in thirty days. Premier Nutrition Company may audit the invoices. "
+            "8.1 The Company shall keep records for five years.")
+    expected = [
+        "Galaxy shall own the Records, but it shall use them only as this Agreement allows.",
+        "Unless Telnet first obtains written consent, it shall not remove any logo.",
+        "This Agreement shall commence on the Effective Date.",
+        "The Products and Services utilize the public Internet.",
+        # Unsure where the heading ends (a subject of several words; a name): kept whole.
+        "Disputes Galaxy and Telnet will attempt to settle any claim by negotiation.",
+        "Payment Premier Nutrition Company shall pay each invoice in thirty days.",
+        "Premier Nutrition Company may audit the invoices.",
+        "The Company shall keep records for five years.",
+    ]
+    assert contract_sentences(text) == expected
+    passage = Passage(id="c.md#0", document="c.md", text=text, start=0, end=len(text))
+    assert passage_sentences([passage]) == expected  # the expert's extractive answers
+    asked = {focus.sentence for focus in question_focuses(text)}  # what the questioner asks about
+    assert asked and asked <= set(expected)
+    frames = [focus.frame() for focus in question_focuses(text)]
+    openings = [frame[0] for frame in frames if frame]
+    assert openings and not any(opening.startswith(("Ownership", "No Removal", "Term ", "Limitation"))
+                                for opening in openings)
