@@ -31,6 +31,7 @@ _PARTY_VERBS = frozenset("""
     hereby is makes may must represents reserves retains shall undertakes warrants will
 """.split())
 MAX_HEADING_WORDS = 8
+_SECTION_NUMBER = re.compile(r"^\d+(?:\.\d+)*\.?$")
 
 
 def split_sentences(text: str) -> list[str]:
@@ -54,17 +55,42 @@ def _abbreviated(before: str) -> bool:
 
 def contract_sentences(text: str) -> list[str]:
     """The sentences of `text`, spaces collapsed, markdown heading lines left out, each without
-    the section number and run-in heading that open it (see drop_section_heading)."""
+    the capitals heading, section number and run-in heading that open it (drop_capitals_heading,
+    drop_section_heading)."""
     text = _MARKDOWN_HEADING.sub(" ", text)
     spaced = " ".join(text.split())
     sentences = []
     for piece in split_sentences(text):
-        sentence = " ".join(piece.split())
+        sentence = drop_capitals_heading(" ".join(piece.split()))
         numbered = NUMBERING.match(sentence)
         if numbered:
             sentence = drop_section_heading(sentence[numbered.end():], spaced)
         sentences.append(sentence)
     return sentences
+
+
+def drop_capitals_heading(sentence: str) -> str:
+    """A sentence without the article heading in capitals that opens it: up to a section number
+    ("TERM AND TERMINATION 10.1 Term of the Agreement The initial term ..." -> "10.1 Term of ...")
+    or to an opener ("ODM SUPPLY AGREEMENT THIS AGREEMENT is made ..." -> "THIS AGREEMENT is
+    made ...", "TRANSFER OF INTELLECTUAL PROPERTY The Manufacturer ..." -> "The Manufacturer ...")."""
+    words = sentence.split(" ")
+    if not any(character.isalpha() for character in words[0]):
+        return sentence  # a number or a page mark ("-8-"), not a heading
+    run = 0
+    while run < len(words) and words[run] == words[run].upper():
+        run += 1
+    if run == len(words):
+        return sentence
+    numbers = [j for j in range(1, run) if _SECTION_NUMBER.match(words[j]) and words[j + 1][:1].isupper()]
+    if numbers:
+        return " ".join(words[numbers[-1]:])
+    if run < 2:
+        return sentence
+    if words[run] in _OPENERS:
+        return " ".join(words[run:])
+    openers = [j for j in range(1, run) if words[j] in ("THE", "THIS", "THESE")]
+    return " ".join(words[openers[-1]:]) if openers else sentence
 
 
 def drop_section_heading(body: str, text: str) -> str:

@@ -379,3 +379,21 @@ def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
     openings = [frame[0] for frame in frames if frame]
     assert openings and not any(opening.startswith(("Ownership", "No Removal", "Term ", "Limitation"))
                                 for opening in openings)
+
+
+def test_an_article_heading_in_capitals_is_left_out_of_the_sentence():
+    from advqa.agents.sentences import contract_sentences
+
+    # From the reference contracts: the article heading, section number and section heading are
+    # all run into the sentence that states the term.
+    assert contract_sentences(
+        "TERM AND TERMINATION 10.1 Term of the Agreement The initial term of this Agreement will be "
+        "for two (2) year(s). ODM SUPPLY AGREEMENT THIS AGREEMENT is made on the 15th day of January "
+        "2018. SCHEDULE C - THE TERRITORIES The Territories are all countries. DATED AS OF January "
+        "20, 2014.\n-8- 9 Agreement at that time or a waiver.") == [
+        "The initial term of this Agreement will be for two (2) year(s).",
+        "THIS AGREEMENT is made on the 15th day of January 2018.",
+        "The Territories are all countries.",
+        "DATED AS OF January 20, 2014.",  # no opener or number to cut at: kept
+        "-8- 9 Agreement at that time or a waiver.",  # a page mark, not a heading
+    ]
