@@ -65,7 +65,8 @@ class Focus:
         """What an anchored question puts where the answer stands, by what the answer is."""
         if self.type != "lookup":
             return ANCHORED_PHRASES.get(self.type, ("what",))
-        kinds = {fact.kind for fact in extract_facts(self.answer)}
+        counted = _PRONOUN_ONE.sub("", self.answer)  # "one another", "one of them": not a count
+        kinds = {fact.kind for fact in extract_facts(counted)}
         if "date" in kinds:
             return ("what date", "when")
         if "duration" in kinds:
@@ -73,8 +74,12 @@ class Focus:
         if "percent" in kinds:
             return ("what percentage", "how much")
         if "number" in kinds:
-            money = _MONEY.search(self.answer)
-            return ("how much", "what amount") if money else ("how many", "what number")
+            if _MONEY.search(self.answer):
+                return ("how much", "what amount")
+            noun = _COUNTED.search(self.answer)  # "zero defects": "how many defects"
+            if noun:
+                return (f"how many {noun.group(1)}", f"what number of {noun.group(1)}")
+            return ("how many", "what number")
         return ("what",)
 
     def frame(self) -> tuple[str, str] | None:
@@ -94,6 +99,7 @@ class Focus:
         after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
         if len(before) + len(after) > MAX_FRAME_CHARS:
             after = after.split(",")[0]
+        after = _DANGLING.sub("", after)  # cut before "..., or use of ...": not "within how long to?"
         if (len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS
                 or not content_words(before + after)):
             return None
@@ -118,7 +124,8 @@ _DANGLING = re.compile(r"(?:\s+(?:and|or|in|of|within|with|to|for|by|the|a|an|an
 _MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
                         r"(?:is|are)(?:\s+not)?\s+(?:liable|"
                         r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
-_BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
+# A number followed by no noun, or a pronoun's "one" ("one another", "one of the parties").
+_BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|another\b|$)")
 _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
 # Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
 _RESTATED = re.compile(r"^\s*(?:[a-z]+\s+)?\(\s*(?:US\$|€|£|\$)?\s*$", re.I)
@@ -132,6 +139,11 @@ ANCHORED_PHRASES = {
 }
 _LEADING_QUALIFIER = re.compile(r"^(?:(?:at least|up to|no more than|not more than|not less than|more than|"
                                 r"less than|no later than|within|by|at|on|of|for|in|after|before)\s+)+", re.I)
+# The plural noun that a number in words opening the answer counts: "zero defects".
+_COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
+                      r"eleven|twelve|twenty|thirty|forty|fifty|hundred)(?:\s*\(\d+\))?\s+([a-z]{3,}s)\b",
+                      re.I)
+_PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of)\b", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
@@ -168,7 +180,8 @@ def fact_spans(sentence: str) -> list[tuple[str, str]]:
     groups: list[list[int]] = []
     for start, end, fact in fact_mentions(sentence):
         plain = fact.kind == "number" and not _CURRENCY.search(sentence[:start])
-        bare = plain and (_BARE.match(sentence[end:]) or "." in fact.value)
+        bare = plain and (_BARE.match(sentence[end:]) or "." in fact.value
+                          or (sentence[start:end].lower() == "one" and re.match(r"\s+of\b", sentence[end:])))
         if _REFERENCE.search(sentence[:start]) or bare:
             continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's number "3.1": not facts
         if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])):

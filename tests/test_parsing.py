@@ -397,3 +397,21 @@ def test_an_article_heading_in_capitals_is_left_out_of_the_sentence():
         "DATED AS OF January 20, 2014.",  # no opener or number to cut at: kept
         "-8- 9 Agreement at that time or a waiver.",  # a page mark, not a heading
     ]
+
+
+def test_the_question_word_fits_what_the_answer_is():
+    # From the sample-efficiency campaign: "The ultimate goal is how many?" for "zero defects",
+    # "hold what number?" for "one another harmless", and the demo's "within how long to?".
+    goal = Focus("The ultimate goal is zero defects in all shipments.", "zero defects in all shipments",
+                 "lookup")
+    assert goal.question_phrases() == ("how many defects", "what number of defects")
+    hold = Focus("The parties shall hold one another harmless as follows.", "one another harmless as follows",
+                 "lookup")
+    assert hold.question_phrases() == ("what",)
+    assert Focus("x", "three (3) years", "lookup").question_phrases() == ("what period", "how long")
+    notify = Focus("The Receiving Party shall notify the Disclosing Party in writing within seventy-two (72) "
+                   "hours after becoming aware of any unauthorised access to, or use or disclosure of, the "
+                   "Disclosing Party's Confidential Information, and shall cooperate reasonably with the "
+                   "Disclosing Party to mitigate its effects.",
+                   "seventy-two (72) hours after becoming aware of any unauthorised access", "lookup")
+    assert notify.frame() == ("The Receiving Party shall notify the Disclosing Party in writing within ", "")
