@@ -32,6 +32,7 @@ import os
 import platform
 import shutil
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FAMILIES = ("paraphrase", "entigraph", "raw")
 CONTROLS = ("answer_key", "restated", "restated_qa")
+STAGE_TIME_EVERY = 60.0  # seconds between writes of a running stage's time to timings.json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -99,7 +101,8 @@ class OutOfTime(Exception):
 
 
 class Stages:
-    """Each stage's wall time, added up over invocations in timings.json; the time limit."""
+    """Each stage's wall time, added up over invocations in timings.json (written every minute
+    while a stage runs, so an invocation that is killed keeps most of its time); the time limit."""
 
     def __init__(self, work: Path, max_hours: float | None) -> None:
         self.file = work / "timings.json"
@@ -112,13 +115,29 @@ class Stages:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise OutOfTime(f"{method} {stage}")
         print(f"[{time.strftime('%H:%M:%S')}] {method}: {stage}", file=sys.stderr, flush=True)
-        started = time.perf_counter()
+        started, counted = time.perf_counter(), 0.0
+        done = threading.Event()
+
+        def add_time() -> None:
+            nonlocal counted
+            elapsed = time.perf_counter() - started
+            spent = self.seconds.setdefault(method, {})
+            spent[stage] = round(spent.get(stage, 0.0) + elapsed - counted, 1)
+            counted = elapsed
+            write_json(self.file, self.seconds)
+
+        def every_minute() -> None:
+            while not done.wait(STAGE_TIME_EVERY):
+                add_time()
+
+        clock = threading.Thread(target=every_minute, name="stage-clock", daemon=True)
+        clock.start()
         try:
             yield
         finally:
-            spent = self.seconds.setdefault(method, {})
-            spent[stage] = round(spent.get(stage, 0.0) + time.perf_counter() - started, 1)
-            self.file.write_text(json.dumps(self.seconds, indent=2) + "\n", encoding="utf-8")
+            done.set()
+            clock.join()
+            add_time()
 
 
 def machine() -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""The sample-efficiency benchmark's stage clock: wall time per stage kept across invocations."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("sample_efficiency_benchmark",
+                                                  ROOT / "benchmarks/sample_efficiency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stage_times_add_up_over_invocations(benchmark, tmp_path):
+    first = benchmark.Stages(tmp_path, None)
+    with first.run("paraphrase", "generate"):
+        time.sleep(0.2)
+    second = benchmark.Stages(tmp_path, None)  # a later invocation reads what the first kept
+    with second.run("paraphrase", "generate"):
+        time.sleep(0.2)
+    with second.run("paraphrase", "train"):
+        pass
+    kept = json.loads((tmp_path / "timings.json").read_text())
+    assert 0.3 <= kept["paraphrase"]["generate"] < 5
+    assert kept["paraphrase"]["train"] < kept["paraphrase"]["generate"]
+
+
+def test_a_stage_past_the_time_limit_does_not_start(benchmark, tmp_path):
+    stages = benchmark.Stages(tmp_path, 0.0)
+    time.sleep(0.01)
+    with pytest.raises(benchmark.OutOfTime), stages.run("raw", "generate"):
+        raise AssertionError("the stage ran")
+    assert not (tmp_path / "timings.json").exists()
+
+
+def test_a_killed_stage_keeps_the_time_it_ran(tmp_path):
+    """An invocation killed mid-stage (the session ends) has written its time so far."""
+    child = f"""
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("b", {str(ROOT / "benchmarks/sample_efficiency.py")!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+module.STAGE_TIME_EVERY = 0.2
+stages = module.Stages(__import__("pathlib").Path({str(tmp_path)!r}), None)
+with stages.run("entigraph_10x", "generate"):
+    print("started", flush=True)
+    time.sleep(60)
+"""
+    process = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(ROOT.parent)})
+    try:
+        assert process.stdout.readline().strip() == "started"
+        time.sleep(1.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    kept = json.loads((tmp_path / "timings.json").read_text())
+    assert 0.8 <= kept["entigraph_10x"]["generate"] <= 2.5
