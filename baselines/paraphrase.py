@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 from ..retrieval import Chunk, Document, chunk_document
 from .generation import Job
-from .order import round_robin
+from .order import round_robin, spread
 from .prompts import Style, fill, load_prompt, load_styles, passage_block
 from .tokens import TokenCounter
 
@@ -20,7 +20,8 @@ RESAMPLE_TEMPERATURE = 0.8
 
 def paraphrase_jobs(documents: Sequence[Document], counter: TokenCounter, *, per_passage: int,
                     seed: int = 0) -> Iterator[Job]:
-    """Jobs in the order: every passage once (documents interleaved), then every passage again, ...
+    """Jobs in the order: every passage once (documents interleaved, each document's passages
+    spread over it, so that a small budget still rewrites all of each), then every passage again, ...
 
     Passage i's r-th rewrite uses style (i + r) mod the number of styles, so styles cycle
     over passages and each passage gets `per_passage` different styles while there are
@@ -28,7 +29,8 @@ def paraphrase_jobs(documents: Sequence[Document], counter: TokenCounter, *, per
     still batches the calls of a repeat together).
     """
     template, styles = load_prompt("paraphrase"), load_styles()
-    passages = list(round_robin(chunk_document(document, PASSAGE_TOKENS, 0) for document in documents))
+    passages = list(round_robin(spread(chunk_document(document, PASSAGE_TOKENS, 0))
+                                for document in documents))
     limits = [reply_limit(counter.count(passage.text)) for passage in passages]
     for rewrite in range(per_passage):
         for position, passage in enumerate(passages):

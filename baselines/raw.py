@@ -1,4 +1,5 @@
-"""The `raw` baseline: the documents' own text, chunked, round-robin over documents, up to the budget."""
+"""The `raw` baseline: the documents' own text, chunked, round-robin over documents and spread over
+each, up to the budget."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from ..retrieval import Chunk, Document, chunk_document, count_tokens
 from .generation import Item
-from .order import round_robin
+from .order import round_robin, spread
 from .tokens import TokenCounter
 
 CHUNK_TOKENS = 256
@@ -15,8 +16,9 @@ SMALLEST_CHUNK_TOKENS = 16
 
 def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int,
               headers: dict[str, str] | None = None) -> Iterator[Item]:
-    """Chunks of every document, first chunks first, until `budget` tokens are used; each opens
-    with its document's header (`headers`, by document id), counted in the budget.
+    """Chunks of every document, round-robin over documents and spread over each (its first,
+    middle, quarters, ...), until `budget` tokens are used; each opens with its document's header
+    (`headers`, by document id), counted in the budget.
 
     Chunks are about 256 student tokens, without overlap (repeated text would be trained
     on twice); when the budget allows fewer than 256 tokens a document, chunks shrink to
@@ -26,7 +28,7 @@ def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int,
     """
     share = max(SMALLEST_CHUNK_TOKENS, min(CHUNK_TOKENS, budget // max(1, len(documents))))
     used = 0
-    for chunk in round_robin(chunks_of(document, counter, share) for document in documents):
+    for chunk in round_robin(spread(chunks_of(document, counter, share)) for document in documents):
         text = (headers or {}).get(chunk.document, "") + chunk.text
         tokens = counter.count(text)
         truncated = tokens > budget - used

@@ -140,6 +140,12 @@ class Stages:
             add_time()
 
 
+    def forget(self, method: str, stage: str) -> None:
+        """Drop a stage's time kept from earlier invocations (its output was thrown away)."""
+        if self.seconds.get(method, {}).pop(stage, None) is not None:
+            write_json(self.file, self.seconds)
+
+
 def machine() -> dict[str, Any]:
     import torch
 
@@ -410,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                 out = (work if family == "raw" else keep) / "baselines" / f"{key}.jsonl"  # raw: the contracts
                 datasets[key] = out
                 if key in methods_wanted and not stats_path(out).is_file():
+                    if not out.with_name(out.name + ".partial").is_file():
+                        stages.forget(key, "generate")  # started afresh: earlier time made nothing kept
                     with stages.run(key, "generate"):
                         build_baseline(family, reference, advqa_tokens * multiple, out,
                                        generator=args.generator, tokenizer=args.student,

@@ -143,6 +143,35 @@ def test_raw_stops_exactly_at_the_budget_and_covers_every_document(docs, tmp_pat
     assert stats["calls"] == 0 and stats["generator"] is None
 
 
+def test_a_small_budget_reaches_all_of_a_long_document(tmp_path, counter):
+    """With budget for a few passages of a long contract, raw text and paraphrases come from its
+    start, middle and quarters, not from its first pages only (where a small paraphrase corpus of
+    the sample-efficiency run ended)."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    sections = [f"Section {n}. The Supplier shall keep record number {n} of the account for the "
+                f"Buyer, and the Buyer may inspect that record on reasonable notice in writing."
+                for n in range(1, 121)]
+    (folder / "long.md").write_text("\n\n".join(sections), encoding="utf-8")
+
+    def sections_in(items: list[dict]) -> list[int]:
+        return sorted(int(n) for item in items for n in re.findall(r"Section (\d+)\.", body_of(item)))
+
+    raw = tmp_path / "raw.jsonl"
+    build_baseline("raw", folder, 1000, raw)
+    covered = sections_in(read_items(raw))
+    assert covered[0] <= 10 and any(50 <= n <= 70 for n in covered) and covered[-1] >= 85
+    assert len(covered) < 60  # a few chunks, not the whole document
+
+    para = tmp_path / "para.jsonl"
+    build_baseline("paraphrase", folder, 4 * counter.count("From the Long:\n" + REWRITE) + 10, para,
+                   generator=scripted(REWRITE), workers=1)
+    rewritten = sorted(int(n) for call in model_calls(para, "paraphrase")
+                       for n in re.findall(r"Section (\d+)\.", call["prompt"]))
+    assert len(model_calls(para, "paraphrase")) <= 5
+    assert rewritten[0] <= 10 and any(50 <= n <= 70 for n in rewritten) and rewritten[-1] >= 85
+
+
 def test_raw_budget_above_the_corpus_gives_each_document_once(docs, tmp_path, counter):
     out = tmp_path / "raw.jsonl"
     stats = build_baseline("raw", docs, 100_000, out)

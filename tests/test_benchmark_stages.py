@@ -39,6 +39,17 @@ def test_stage_times_add_up_over_invocations(benchmark, tmp_path):
     assert kept["paraphrase"]["train"] < kept["paraphrase"]["generate"]
 
 
+def test_a_stage_started_afresh_forgets_its_earlier_time(benchmark, tmp_path):
+    first = benchmark.Stages(tmp_path, None)
+    with first.run("paraphrase", "generate"):
+        time.sleep(0.2)
+    again = benchmark.Stages(tmp_path, None)
+    again.forget("paraphrase", "generate")  # its corpus was deleted: it is made anew
+    with again.run("paraphrase", "generate"):
+        pass
+    assert json.loads((tmp_path / "timings.json").read_text())["paraphrase"]["generate"] < 0.15
+
+
 def test_a_stage_past_the_time_limit_does_not_start(benchmark, tmp_path):
     stages = benchmark.Stages(tmp_path, 0.0)
     time.sleep(0.01)
