@@ -65,8 +65,10 @@ class Focus:
         """What an anchored question puts where the answer stands, by what the answer is."""
         if self.type != "lookup":
             return ANCHORED_PHRASES.get(self.type, ("what",))
-        counted = _PRONOUN_ONE.sub("", self.answer)  # "one another", "one of them": not a count
-        kinds = {fact.kind for fact in extract_facts(counted)}
+        # What the answer opens with: "recover its costs pursuant to Civil Code section 1717 ..." is
+        # not a number; "one another", "one of them" are not counts.
+        opening = _PRONOUN_ONE.sub("", " ".join(self.answer.split()[:OPENING_WORDS]))
+        kinds = {fact.kind for fact in extract_facts(opening)}
         if "date" in kinds:
             return ("what date", "when")
         if "duration" in kinds:
@@ -120,8 +122,15 @@ _CLAUSE_MARKERS = (
                              re.I)),
 )
 _SPAN_END = re.compile(r"[,;:.](?:\s|$)|\s\((?:[a-z]|[ivx]+)\)\s")
+# A comma that opens a qualifying clause rather than a list's next item.
+_CLAUSE_BREAK = re.compile(r",\s+(?=(?:whether|including|provided|but|except|unless|which|where|as well as|"
+                           r"subject to|so that|in each case|and (?:shall|will|may|must))\b)", re.I)
 _DANGLING = re.compile(r"(?:\s+(?:and|or|in|of|within|with|to|for|by|the|a|an|any|that|is|are|be))+$", re.I)
-_MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
+# The verb whose object a sentence with no fact is asked about: "shall be governed by", "shall maintain".
+_MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+be\s+(?:[a-z]+ed|[a-z]+en)"
+                        r"(?:,?\s+(?:and\s+)?[a-z]+ed)*\s+(?:in accordance with|by|under|to|in|at|for|with)"
+                        r"(?!\s+and\b)|"
+                        r"(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
                         r"(?:is|are)(?:\s+not)?\s+(?:liable|"
                         r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
 # A number followed by no noun, or a pronoun's "one" ("one another", "one of the parties").
@@ -130,6 +139,7 @@ _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
 # Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
 _RESTATED = re.compile(r"^\s*(?:[a-z]+\s+)?\(\s*(?:US\$|€|£|\$)?\s*$", re.I)
 MAX_SPAN_WORDS = 25
+OPENING_WORDS = 6  # of an answer, whose facts decide the question word
 MAX_TAIL_WORDS = 10  # words after a fact that its answer keeps ("thirty (30) days after the invoice date")
 MAX_FRAME_CHARS = 200
 ANCHORED_PHRASES = {
@@ -238,6 +248,8 @@ def object_spans(sentence: str) -> list[tuple[str, str]]:
         return []
     stop = re.compile(r"[;:.](?:\s|$)").search(body, match.end())  # a list's commas stay in it
     span = _DANGLING.sub("", body[match.end(): stop.start() if stop else len(body)].strip(" ,;:."))
+    if len(span.split()) > MAX_SPAN_WORDS:  # "no liability to Telnet, whether in contract, ...": to the comma
+        span = _DANGLING.sub("", _CLAUSE_BREAK.split(span, maxsplit=1)[0].strip(" ,;:."))
     return [("lookup", span)] if 2 <= len(span.split()) <= MAX_SPAN_WORDS else []
 
 

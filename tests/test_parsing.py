@@ -415,3 +415,31 @@ def test_the_question_word_fits_what_the_answer_is():
                    "Disclosing Party to mitigate its effects.",
                    "seventy-two (72) hours after becoming aware of any unauthorised access", "lookup")
     assert notify.frame() == ("The Receiving Party shall notify the Disclosing Party in writing within ", "")
+
+
+def test_clauses_without_a_figure_are_asked_about_their_object():
+    # Governing law, assignment and liability clauses of the reference contracts had no question
+    # to ask: a passive verb, or a clause longer than an answer may be.
+    governed = question_focuses("This Agreement will be governed by the laws of the State of Delaware "
+                                "without regard to its conflicts of law principles.")
+    assert [(f.answer, f.frame(), f.question_phrases()) for f in governed] == [
+        ("the laws of the State of Delaware without regard to its conflicts of law principles",
+         ("This Agreement will be governed by ", ""), ("what",))]
+    both = question_focuses("This Agreement shall be governed by and construed in accordance with the laws "
+                            "of the State of Texas.")
+    assert all(not f.answer.startswith("and ") for f in both)
+    liability = question_focuses(
+        "Galaxy shall have no liability to Telnet, whether in contract, tort (including negligence), strict "
+        "liability or otherwise, for any special, indirect or consequential damages or for lost profits, in "
+        "any matter related to this Agreement, including any delay by Galaxy to furnish Products.")
+    assert [f.answer for f in liability] == ["no liability to Telnet"]
+    # A list's commas are not where a clause ends: too long to ask, and not cut mid-list.
+    listed = question_focuses(
+        "TrueLink shall perform the Hosting and Support Services and any other agreed-upon services for "
+        "Client with the same degree of care, skill and prudence customarily exercised by it for its own "
+        "operations and for those of its affiliates and other clients.")
+    assert not [f for f in listed if f.answer.endswith("degree of care")]
+    # A section number inside the answer does not make it a count.
+    costs = Focus("x", "recover its actual costs and fees pursuant to California Civil Code section 1717",
+                  "lookup")
+    assert costs.question_phrases() == ("what",)
