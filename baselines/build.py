@@ -16,7 +16,7 @@ from ..models import DEFAULT_MODEL_SPEC, ModelError, ModelSpec, load_chat_model,
 from ..retrieval import Document, RetrievalError, load_documents
 from ..retrieval.cards import document_cards
 from ..retrieval.files import fsync_folder
-from .entigraph import extract_entities, relation_jobs
+from .entigraph import extract_entities, load_entities, relation_jobs, save_entities
 from .errors import BaselineError
 from .generation import Item, Tally, generate_items, skip_kept
 from .output import stats_path, traces_path, write_item, write_stats
@@ -55,7 +55,8 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
     extra: dict[str, Any] = {}
     items = corpus_items(kind, documents, counter, tokens, model, seed=seed, workers=workers,
                          paraphrases_per_passage=paraphrases_per_passage, tracer=tracer, tally=tally,
-                         extra=extra, headers=document_headers(docs, documents), kept=kept)
+                         extra=extra, headers=document_headers(docs, documents), kept=kept,
+                         entities_file=out.with_suffix(".entities.json"))
     per_document = write_items(out, items, documents)
     stats = {
         "kind": kind, "documents": len(documents),
@@ -67,7 +68,8 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
         "seconds": round(time.perf_counter() - started, 3), "calls": tally.calls,
         "generator_output_tokens": tally.output_tokens, "empty_replies": tally.empty_replies,
         **extra, "per_document": per_document,
-        "files": {"corpus": str(out), "stats": str(stats_path(out)), "traces": str(traces)},
+        "files": {"corpus": str(out), "stats": str(stats_path(out)), "traces": str(traces),
+                  **({"entities": str(out.with_suffix(".entities.json"))} if kind == "entigraph" else {})},
     }
     write_stats(out, stats)
     return stats
@@ -76,10 +78,12 @@ def build_baseline(kind: str, docs: str | Path, tokens: int, out: str | Path, *,
 def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter, tokens: int,
                  model: BaseChatModel | None, *, seed: int, workers: int, paraphrases_per_passage: int,
                  tracer: Tracer, tally: Tally, extra: dict[str, Any],
-                 headers: dict[str, str] | None = None, kept: Sequence[Item] = ()) -> Iterator[Item]:
+                 headers: dict[str, str] | None = None, kept: Sequence[Item] = (),
+                 entities_file: Path | None = None) -> Iterator[Item]:
     """The items of one kind, lazily; settings worth recording in the stats go into `extra`.
 
-    `kept` (the items of a cut-off build) are reused when these jobs made them, in this order.
+    `kept` (the items of a cut-off build) are reused when these jobs made them, in this order;
+    entigraph's entity lists are kept in `entities_file` for that.
     """
     if kind == "raw":
         return raw_items(documents, counter, tokens, headers)
@@ -88,7 +92,13 @@ def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter
         extra["paraphrases_per_passage"] = paraphrases_per_passage
         jobs = paraphrase_jobs(documents, counter, per_passage=paraphrases_per_passage, seed=seed)
     else:
-        found = extract_entities(documents, model, workers=workers, tracer=tracer, tally=tally)
+        # A cut-off build's own entity lists: extracted again, they might differ, and its kept
+        # items (texts about pairs of them) would not be these jobs' output.
+        found = load_entities(documents, entities_file) if kept and entities_file else None
+        if found is None:
+            found = extract_entities(documents, model, workers=workers, tracer=tracer, tally=tally)
+            if entities_file:
+                save_entities(found, entities_file)
         extra["entities"] = {entry.document.id: {"source": entry.source, "count": len(entry.entities)}
                              for entry in found}
         jobs = relation_jobs(found, seed)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from langchain_core.language_models.chat_models import BaseChatModel
 
 from ..agents import Tracer
 from ..retrieval import Chunk, Document, chunk_document
+from ..retrieval.files import write_atomic
 from .entities import code_entities, entities_in_document, mentions, parse_entity_list
 from .generation import Job, Tally, invoke_all
 from .order import round_robin
@@ -68,6 +71,24 @@ def extract_entities(documents: Sequence[Document], model: BaseChatModel, *, wor
             entities, source = usable(code_entities(document.text, MAX_ENTITIES), chunks), "code"
         found.append(DocumentEntities(document, entities[:MAX_ENTITIES], source, chunks))
     return found
+
+
+def save_entities(found: Sequence[DocumentEntities], path: Path) -> None:
+    """Each document's entities and where they came from, as JSON (read back by load_entities)."""
+    write_atomic(path, json.dumps({entry.document.id: {"source": entry.source, "entities": entry.entities}
+                                   for entry in found}, indent=2, ensure_ascii=False) + "\n")
+
+
+def load_entities(documents: Sequence[Document], path: Path) -> list[DocumentEntities] | None:
+    """The entities `save_entities` wrote for these documents; None when the file is missing,
+    unreadable or about other documents."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        return [DocumentEntities(document, list(saved[document.id]["entities"]), saved[document.id]["source"],
+                                 chunk_document(document, PASSAGE_TOKENS, PASSAGE_OVERLAP))
+                for document in documents]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def spread(items: list, count: int) -> list:

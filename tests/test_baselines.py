@@ -312,6 +312,41 @@ def test_entigraph_pairs_document_entities_with_a_passage_mentioning_both(docs, 
         assert f'"{first}"' in call["prompt"] and f'"{second}"' in call["prompt"]
 
 
+def test_a_cut_off_entigraph_build_goes_on_with_its_own_entity_lists(docs, tmp_path, counter):
+    """The entity lists are kept beside the corpus: extracted again, they could differ, and the
+    kept texts (about pairs of them) would not be the new jobs' output."""
+    first_lists = [entity_list("Lessee", "Lessor", "Early Termination Fee"),
+                   entity_list("Client", "Provider", "Confidential Information"),
+                   entity_list("Buyer", "Supplier", "Shortfall Fee")]
+    other_lists = [entity_list("Lessor", "Equipment", "Lessee"),
+                   entity_list("Provider", "Client", "Services"),
+                   entity_list("Supplier", "Buyer", "Products")]
+    budget = 6 * counter.count(RELATION)
+    whole = tmp_path / "whole.jsonl"
+    build_baseline("entigraph", docs, budget, whole, generator=scripted(*first_lists, *[RELATION] * 9),
+                   workers=1)
+    items = read_items(whole)
+    assert len(items) >= 5 and whole.with_suffix(".entities.json").is_file()
+
+    def cut_off(name: str, with_lists: bool) -> Path:
+        out = tmp_path / name
+        lines = whole.read_text(encoding="utf-8").splitlines(keepends=True)
+        out.with_name(out.name + ".partial").write_text("".join(lines[:3]), encoding="utf-8")
+        if with_lists:
+            out.with_suffix(".entities.json").write_text(whole.with_suffix(".entities.json").read_text())
+        return out
+
+    out = cut_off("resumed.jsonl", with_lists=True)  # a model asked for lists would get relation texts
+    stats = build_baseline("entigraph", docs, budget, out, generator=scripted(*[RELATION] * 9), workers=1)
+    assert stats["resumed_items"] == 3 and read_items(out) == items
+    assert not model_calls(out, "entities")  # the kept lists, not new ones
+
+    out = cut_off("fresh.jsonl", with_lists=False)  # a partial without its lists: made anew
+    stats = build_baseline("entigraph", docs, budget, out, generator=scripted(*other_lists, *[RELATION] * 9),
+                           workers=1)
+    assert stats["resumed_items"] == 0 and len(model_calls(out, "entities")) == 3
+
+
 def test_entigraph_pair_order_is_seeded(docs, tmp_path):
     def pairs(seed: int, name: str) -> list[list[str]]:
         out = tmp_path / name
