@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,7 @@ from ..agents import JsonlTracer, Tracer
 from ..models import DEFAULT_MODEL_SPEC, ModelError, ModelSpec, load_chat_model, model_label
 from ..retrieval import Document, RetrievalError, load_documents
 from ..retrieval.cards import document_cards
-from ..retrieval.files import fsync_folder
+from ..retrieval.files import fsync_folder, read_jsonl
 from .entigraph import extract_entities, load_entities, relation_jobs, save_entities
 from .errors import BaselineError
 from .generation import Item, Tally, generate_items, skip_kept
@@ -103,14 +102,11 @@ def corpus_items(kind: str, documents: Sequence[Document], counter: TokenCounter
                              for entry in found}
         jobs = relation_jobs(found, seed)
     if kept and sum(item.meta["tokens"] for item in kept) <= tokens:
-        jobs = list(jobs)  # walked twice when the kept items turn out not to be theirs
+        jobs = list(jobs)  # walked again when the kept items turn out not to be theirs
         remaining = skip_kept(jobs, kept)
+        jobs, kept = (jobs, ()) if remaining is None else (remaining, kept)
     else:
-        remaining = None
-    if remaining is None:
         kept = ()
-    else:
-        jobs = remaining
     extra["resumed_items"] = len(kept)
     return generate_items(jobs, model, counter, tokens, workers=workers, tracer=tracer, tally=tally,
                           headers=headers, kept=kept)
@@ -150,17 +146,7 @@ def load_generator(generator: ModelSpec) -> BaseChatModel:
 
 def kept_items(out: Path) -> list[Item]:
     """The items a cut-off build of `out` left in `<out>.partial` (a torn last line dropped)."""
-    partial = out.with_name(out.name + ".partial")
-    if not partial.is_file():
-        return []
-    items = []
-    for line in partial.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            break
-        items.append(Item(entry["text"], entry["meta"]))
-    return items
+    return [Item(entry["text"], entry["meta"]) for entry in read_jsonl(out.with_name(out.name + ".partial"))]
 
 
 def write_items(out: Path, items: Iterator[Item], documents: Sequence[Document]) -> dict[str, dict]:

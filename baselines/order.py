@@ -22,7 +22,7 @@ def round_robin(sequences: Iterable[Iterable[T]]) -> Iterator[T]:
         iterators = alive
 
 
-def spread(items: list[T]) -> list[T]:
+def spread_order(items: list[T]) -> list[T]:
     """`items` reordered so that each prefix is spread evenly over the list: the first, the middle,
     the quarters, the eighths, ... (positions by the base-2 radical inverse), then any left."""
     order: list[int] = []

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 from ..retrieval import Chunk, Document, chunk_document
 from .generation import Job
-from .order import round_robin, spread
+from .order import round_robin, spread_order
 from .prompts import Style, fill, load_prompt, load_styles, passage_block
 from .tokens import TokenCounter
 
@@ -29,7 +29,7 @@ def paraphrase_jobs(documents: Sequence[Document], counter: TokenCounter, *, per
     still batches the calls of a repeat together).
     """
     template, styles = load_prompt("paraphrase"), load_styles()
-    passages = list(round_robin(spread(chunk_document(document, PASSAGE_TOKENS, 0))
+    passages = list(round_robin(spread_order(chunk_document(document, PASSAGE_TOKENS, 0))
                                 for document in documents))
     limits = [reply_limit(counter.count(passage.text)) for passage in passages]
     for rewrite in range(per_passage):

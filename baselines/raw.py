@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from ..retrieval import Chunk, Document, chunk_document, count_tokens
 from .generation import Item
-from .order import round_robin, spread
+from .order import round_robin, spread_order
 from .tokens import TokenCounter
 
 CHUNK_TOKENS = 256
@@ -28,7 +28,7 @@ def raw_items(documents: Sequence[Document], counter: TokenCounter, budget: int,
     """
     share = max(SMALLEST_CHUNK_TOKENS, min(CHUNK_TOKENS, budget // max(1, len(documents))))
     used = 0
-    for chunk in round_robin(spread(chunks_of(document, counter, share)) for document in documents):
+    for chunk in round_robin(spread_order(chunks_of(document, counter, share)) for document in documents):
         text = (headers or {}).get(chunk.document, "") + chunk.text
         tokens = counter.count(text)
         truncated = tokens > budget - used
