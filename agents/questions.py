@@ -133,8 +133,7 @@ _MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+be\s+(?:[a-z
                         r"(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
                         r"(?:is|are)(?:\s+not)?\s+(?:liable|"
                         r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
-# A number followed by no noun, or a pronoun's "one" ("one another", "one of the parties").
-_BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|another\b|$)")
+_BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
 _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
 # Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
 _RESTATED = re.compile(r"^\s*(?:[a-z]+\s+)?\(\s*(?:US\$|€|£|\$)?\s*$", re.I)
@@ -153,7 +152,7 @@ _LEADING_QUALIFIER = re.compile(r"^(?:(?:at least|up to|no more than|not more th
 _COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
                       r"eleven|twelve|twenty|thirty|forty|fifty|hundred)(?:\s*\(\d+\))?\s+([a-z]{3,}s)\b",
                       re.I)
-_PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of)\b", re.I)
+_PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of)\b", re.I)  # "one another", "one of them": not a count
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
@@ -191,7 +190,7 @@ def fact_spans(sentence: str) -> list[tuple[str, str]]:
     for start, end, fact in fact_mentions(sentence):
         plain = fact.kind == "number" and not _CURRENCY.search(sentence[:start])
         bare = plain and (_BARE.match(sentence[end:]) or "." in fact.value
-                          or (sentence[start:end].lower() == "one" and re.match(r"\s+of\b", sentence[end:])))
+                          or _PRONOUN_ONE.match(sentence, start))
         if _REFERENCE.search(sentence[:start]) or bare:
             continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's number "3.1": not facts
         if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])):
