@@ -139,7 +139,6 @@ class Stages:
             clock.join()
             add_time()
 
-
     def forget(self, method: str, stage: str) -> None:
         """Drop a stage's time kept from earlier invocations (its output was thrown away)."""
         if self.seconds.get(method, {}).pop(stage, None) is not None:
