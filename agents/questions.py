@@ -13,6 +13,8 @@ from .sentences import NUMBERING, contract_sentences
 MIN_WORDS = 4
 MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
 MIN_LOWERCASE_WORDS = 3  # a focus sentence is prose, not a header of names and numbers
+# ... or a definition, which may have fewer: '"Effective Date" shall mean December 5, 2014.'
+_DEFINITION = re.compile(r"^\S*[\"“'][A-Z][^\"”']{2,60}[\"”'] (?:shall )?means? ")
 MAX_WORDS = 60
 ANSWER_IN_PASSAGE = 0.6  # share of the intended answer's words the seed passage must hold
 
@@ -125,6 +127,10 @@ _SPAN_END = re.compile(r"[,;:.](?:\s|$)|\s\((?:[a-z]|[ivx]+)\)\s")
 # A comma that opens a qualifying clause rather than a list's next item.
 _CLAUSE_BREAK = re.compile(r",\s+(?=(?:whether|including|provided|but|except|unless|which|where|as well as|"
                            r"subject to|so that|in each case|and (?:shall|will|may|must))\b)", re.I)
+# Where a long object's qualification starts: "not to sell [any product ... to any other party] without
+# prior written consent", "to offer [the Customer the first right of refusal ...] based upon agreed terms".
+_QUALIFIER = re.compile(r",?\s+(?=(?:without(?! limitation)|based (?:on|upon)|pursuant to|subject to|"
+                        r"provided that)\b)", re.I)
 _DANGLING = re.compile(r"(?:\s+(?:and|or|in|of|within|with|to|for|by|the|a|an|any|that|is|are|be))+$", re.I)
 # The verb whose object a sentence with no fact is asked about: "shall be governed by", "shall maintain".
 _MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+be\s+(?:[a-z]+ed|[a-z]+en)"
@@ -133,6 +139,17 @@ _MAIN_VERB = re.compile(r"\b(?:(?:shall|may|must|will)(?:\s+not)?\s+be\s+(?:[a-z
                         r"(?:shall|may|must|will)(?:\s+not)?\s+(?![a-z]+ly\b)[a-z]+|"
                         r"(?:is|are)(?:\s+not)?\s+(?:liable|"
                         r"responsible|entitled|required|obliged|free)\s+(?:for|to)|means|includes?)\s+")
+# A party's verb with no modal, tried when the sentence has none of the above: "TrueLink hereby
+# grants", "Agency agrees not to sell", "The Customer covenants to give".
+_PARTY_VERB = re.compile(r"\b(?:(?:hereby\s+)?(?:grants|appoints)|"
+                         r"(?:agrees|covenants|undertakes)(?:\s+not)?\s+to\s+"
+                         r"(?!(?:the|a|an|any|such|this|be)\b)(?![a-z]+ly\b)[a-z]+)\s+")
+_DETERMINER = r"(?!(?:the|a|an|any|all|such|its|their|this)\b)"
+# What stays with the verb in the question: a second verb ("may not transfer or assign [any of its
+# rights]"), a preposition ("shall refrain from [admitting ...]"; not "in": "in good faith", "in
+# writing" are how, not what) or "to" and a verb ("will attempt to settle [any claim ...]").
+_VERB_LINK = re.compile(rf"(?:(?:and|or)\s+(?!(?:which|that|who|whom|shall|will|may|must)\b){_DETERMINER}"
+                        rf"[a-z]+\s+)?(?:(?:from|with|on|upon|into)\s+|to\s+(?!(?:and|or)\b){_DETERMINER}[a-z]+\s+)?")
 _BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
 _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
 # Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
@@ -242,13 +259,16 @@ def object_spans(sentence: str) -> list[tuple[str, str]]:
     about: "Neither party is liable for <loss of profits, revenue, ...>", "Supplier shall maintain
     <product liability insurance>"."""
     body = NUMBERING.sub("", sentence)
-    match = _MAIN_VERB.search(body)
+    match = _MAIN_VERB.search(body) or _PARTY_VERB.search(body)
     if not match:
         return []
-    stop = re.compile(r"[;:.](?:\s|$)").search(body, match.end())  # a list's commas stay in it
-    span = _DANGLING.sub("", body[match.end(): stop.start() if stop else len(body)].strip(" ,;:."))
+    start = _VERB_LINK.match(body, match.end()).end()
+    stop = re.compile(r"[;:.](?:\s|$)").search(body, start)  # a list's commas stay in it
+    span = _DANGLING.sub("", body[start: stop.start() if stop else len(body)].strip(" ,;:."))
     if len(span.split()) > MAX_SPAN_WORDS:  # "no liability to Telnet, whether in contract, ...": to the comma
         span = _DANGLING.sub("", _CLAUSE_BREAK.split(span, maxsplit=1)[0].strip(" ,;:."))
+    if len(span.split()) > MAX_SPAN_WORDS or len(span) > MAX_ANSWER_CHARS:  # "... to any other party
+        span = _DANGLING.sub("", _QUALIFIER.split(span, maxsplit=1)[0].strip(" ,;:."))  # [without ...]"
     return [("lookup", span)] if 2 <= len(span.split()) <= MAX_SPAN_WORDS else []
 
 
@@ -271,7 +291,7 @@ def _sentences(passage: str) -> list[str]:
     # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
     # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.
     return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)
-            and sum(w.islower() for w in p.split()) >= MIN_LOWERCASE_WORDS]
+            and (sum(w.islower() for w in p.split()) >= MIN_LOWERCASE_WORDS or _DEFINITION.search(p))]
 
 
 def check_question(question: str, answer: str, *, passage: str, previous: list[str],

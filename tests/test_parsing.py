@@ -443,3 +443,39 @@ def test_clauses_without_a_figure_are_asked_about_their_object():
     costs = Focus("x", "recover its actual costs and fees pursuant to California Civil Code section 1717",
                   "lookup")
     assert costs.question_phrases() == ("what",)
+
+
+def test_a_partys_verb_and_its_preposition_frame_the_question():
+    # Clauses behind CUAD's Yes rows that had no question (advqa_yield.md): a party's verb with no
+    # modal, an object that runs into its qualification, a definition glued to its number.
+    exclusive = question_focuses(
+        "The Manufacturer covenants not to sell any product listed in this agreement, or product name (as "
+        "listed in schedule A of this agreement) to any other party without prior written consent of the "
+        "Customer.")
+    assert [(f.answer, f.frame()) for f in exclusive] == [
+        ("any product listed in this agreement, or product name (as listed in schedule A of this agreement) "
+         "to any other party",
+         ("The Manufacturer covenants not to sell ", " without prior written consent of the Customer"))]
+    first_refusal = question_focuses(
+        "The Manufacturer agrees to offer the Customer the first right of refusal to purchase the "
+        "intellectual property for the products listed in Schedule A of this agreement based upon agreed "
+        "terms.")
+    assert [f.frame()[0] for f in first_refusal] == ["The Manufacturer agrees to offer "]
+    # What belongs to the verb stays in the question: a preposition, a second verb, "to" and a verb.
+    frames = {sentence: [f.frame()[0] for f in question_focuses(sentence)] for sentence in (
+        "Agency shall refrain from admitting or denying liability on the part of the company.",
+        "The Manufacturer may not transfer or assign any of its rights under this agreement.",
+        "Galaxy and Telnet will attempt to settle any claim or controversy relating to this Agreement.",
+        "Supplier shall cooperate in good faith with PNC during all such inspections.")}
+    assert list(frames.values()) == [["Agency shall refrain from "],
+                                     ["The Manufacturer may not transfer or assign "],
+                                     ["Galaxy and Telnet will attempt to settle "],
+                                     ["Supplier shall cooperate "]]
+    # A modal verb wins over a party's verb earlier in the sentence.
+    paid = question_focuses("When the Agency grants such authorization, Agency shall be paid the applicable "
+                            "commission on such sales.")
+    assert [f.frame()[0] for f in paid] == ["When the Agency grants such authorization, Agency shall be "]
+    defined = question_focuses('1.5"Effective Date" shall mean December 5, 2014.\n1.6 Other words here are '
+                               "what the next section says.")
+    assert [(f.answer, f.frame()) for f in defined if "Effective" in f.sentence] == [
+        ("December 5, 2014", ("'Effective Date' shall mean ", ""))]
