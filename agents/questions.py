@@ -327,6 +327,30 @@ def check_question(question: str, answer: str, *, passage: str, previous: list[s
     return ""
 
 
+def rival_sentence(focus: str, answer: str, passages: list[str]) -> str:
+    """A sentence of `passages`, other than `focus`, that the extractive question made from `focus`
+    (the sentence with `answer` left out) fits as well: it holds the words before the blank and
+    those after it up to the clause's end ("Neither party is liable for [loss of profits ...]" and
+    "Neither party is liable for [delay or failure ...]"). "" when there is none."""
+    body, answer = " ".join(NUMBERING.sub("", focus).split()), " ".join(answer.split())
+    if not answer or answer not in body:
+        return ""
+    before, after = body.split(answer, 1)
+    after = re.split(r"[,;:.]", after.lstrip(" ,;:"), maxsplit=1)[0]
+    before, after = before.strip(" ,;:").lower(), after.strip().lower()
+    if not before and not after:
+        return ""
+    own = body.lower()
+    for passage in passages:
+        for sentence in contract_sentences(passage):
+            text = " ".join(sentence.split()).lower()
+            if text in own or own in text or before not in text or after not in text:
+                continue  # the focus itself (whole, or cut by a chunk's edge), or no fit
+            if text.index(before) + len(before) <= text.rindex(after):  # in that order
+                return sentence
+    return ""
+
+
 def name_document(question: str, document_name: str, title: str, parties: tuple[str, ...] = ()) -> str:
     """The question as asked at test time: it names its contract ("In the <title> between <A> and
     <B>: ...") unless it already names the title or a party."""

@@ -40,6 +40,13 @@ class ProbeContext:
         bundled = any(model_label(m).startswith("bundled:") for m in (self.questioner, self.expert))
         return "extractive" if bundled else "free"
 
+    def document_texts(self, seed: Passage) -> list[str]:
+        """The text of the seed's whole document, as the index's chunks; the seed alone when the
+        retriever is not advqa's index."""
+        if isinstance(self.retriever, IndexRetriever):
+            return [chunk.text for chunk in self.retriever.index.chunks_of(seed.document)]
+        return [seed.text]
+
     def card_for(self, seed: Passage) -> DocumentCard:
         """How questions name the seed's document: the index's card, else one read from the seed."""
         if isinstance(self.retriever, IndexRetriever):

@@ -154,7 +154,8 @@ def critic(state: ProbeState, config: RunnableConfig, runtime: Runtime[ProbeCont
     context = runtime.context
     ctx = _call(state, context, config)
     settings = context.settings
-    checks = check_round(state, context.embedder, settings.grounding_bar)
+    checks = check_round(state, context.embedder, settings.grounding_bar,
+                         context.document_texts(state.seed) if context.form() == "extractive" else None)
     rejections = list(checks.rejections)
     scores: dict[str, float | None] = {
         "judge": None,

@@ -39,7 +39,9 @@ class ProbeSettings:
         "for its answer; the expert answers with a passage sentence), free (the models write them), auto "
         "(extractive for the bundled models).", env="ADVQA_FORM")
     answer_candidates: int = setting(
-        3, "Extractive form: the passage sentences the expert chooses among.", env="ADVQA_ANSWER_CANDIDATES")
+        1, "Extractive form: the passage sentences, closest to the question first, the expert chooses "
+        "among (1: the closest; the bundled expert chose worse than that ranking).",
+        env="ADVQA_ANSWER_CANDIDATES")
     critic_veto: bool = setting(
         False, "A critic that judges the expert's answer inconsistent with the intended one rejects the "
         "round on its own.", env="ADVQA_CRITIC_VETO")

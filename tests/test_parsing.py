@@ -479,3 +479,21 @@ def test_a_partys_verb_and_its_preposition_frame_the_question():
                                "what the next section says.")
     assert [(f.answer, f.frame()) for f in defined if "Effective" in f.sentence] == [
         ("December 5, 2014", ("'Effective Date' shall mean ", ""))]
+
+
+def test_a_rival_sentence_is_one_the_question_fits_as_well():
+    from advqa.agents.questions import rival_sentence
+
+    contract = ["13.3 Neither party is liable for loss of profits, revenue or goodwill. 13.4 Each party's "
+                "liability is capped.", "16.3 Neither party is liable for delay caused by events beyond "
+                "its reasonable control. 16.4 Supplier may, by notice given within ninety (90) days, "
+                "end this Agreement."]
+    liability = "13.3 Neither party is liable for loss of profits, revenue or goodwill."
+    assert rival_sentence(liability, "loss of profits, revenue or goodwill", contract).startswith(
+        "Neither party is liable for delay")
+    # The words after the blank count too: the buy-back question fits no other sentence.
+    buy_back = "Supplier may, by notice within thirty (30) days after termination, buy back all Products."
+    assert rival_sentence(buy_back, "within thirty (30) days after termination", [*contract, buy_back]) == ""
+    # The sentence itself, whole or cut at a chunk's edge, is not its own rival.
+    assert rival_sentence(liability, "loss of profits, revenue or goodwill",
+                          [liability, "Neither party is liable for loss of profits"]) == ""

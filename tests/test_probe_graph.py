@@ -375,3 +375,41 @@ def test_probe_graph_as_subgraph_reads_the_parents_context(small_index):
                                   context=context)
     assert out["outcome"] == "accepted" and out["checked"]
     assert any(e["kind"] == "route" and e["probe"] == "t" for e in tracer.events)
+
+
+LIABILITY = "Neither party is liable for loss of profits or any indirect loss arising from this Agreement."
+FORCE_MAJEURE = "Neither party is liable for delay caused by events beyond its reasonable control."
+
+
+@pytest.mark.parametrize("rival", [True, False])
+def test_an_extractive_question_that_another_sentence_fits_is_ambiguous(embedder, tmp_path, rival):
+    # "Neither party is liable for what?" has two answers in a contract with a force majeure clause
+    # (the demo's software licence, 13.3 and 16.3). An expert that picks the question's own sentence
+    # cannot show that: the round trip holds, and code finds the rival in the contract.
+    from advqa.retrieval import Passage, build_index, load_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    filler = " ".join(f"The heading {word} is there for convenience only." for word in (
+        "Scope", "Records", "Audit", "Notices", "Waiver", "Counterparts", "Headings", "Language"))
+    text = f"# Mutual NDA\n\n1. Liability. {LIABILITY}\n\n{filler}\n\n"
+    text += f"9. Force majeure. {FORCE_MAJEURE}\n" if rival else ""
+    (docs / "nda.md").write_text(text, encoding="utf-8")
+    build_index(docs, tmp_path / "index", embedder=embedder, max_tokens=60, overlap_tokens=10)
+    index = load_index(tmp_path / "index", embedder=embedder)
+    chunk = next(c for c in index.chunks_of("nda.md") if "loss of profits" in c.text)
+    answer = "loss of profits or any indirect loss arising from this Agreement"
+    tracer = ListTracer()
+    graph = build_probe_graph(
+        questioner=scripted(question_json("Neither party is liable for what?", answer)),
+        student=scripted("No idea."), critic=scripted(CRITIC_HIGH),
+        expert=ReadingChat(reply=lambda prompt: expert_json(LIABILITY if LIABILITY in prompt else "none")),
+        retriever=IndexRetriever(index=index, k=3), tracer=tracer, embedder=embedder,
+        settings=ProbeSettings(form="extractive", max_rounds=1, answer_candidates=2))
+    seed = Passage(chunk.id, chunk.document, chunk.text, chunk.start, chunk.end, 1.0)
+    first = graph.compile().invoke(ProbeState(probe_id="p1", seed=seed))["rounds"][0]
+    assert first.grounded and first.roundtrip["agree"]
+    assert ("question_ambiguous" in first.rejections) is rival, first.rejections
+    if rival:
+        assert FORCE_MAJEURE in first.feedback and first.feedback.startswith("Defect of the question")
+        assert not [e for e in tracer.events if e["kind"] == "model_call" and e["role"] == "critic"]
