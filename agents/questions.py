@@ -118,7 +118,7 @@ _LEFT_QUALIFIER = re.compile(r"(?:\b(?:at least|up to|no more than|not more than
 _REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit)s?\s+|^\s*)$", re.I)
 _CLAUSE_MARKERS = (
     ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|"
-                             r"but not(?! the obligation))\b", re.I)),
+                             r"but not(?! the obligation| limited))\b", re.I)),
     ("condition", re.compile(r"\b(?:only if|if|provided that|subject to|in the event that|"
                              r"on condition that)\b",
                              re.I)),
@@ -241,6 +241,8 @@ def clause_spans(sentence: str) -> list[tuple[str, str]]:
         if not match:
             continue
         stop = _SPAN_END.search(body, match.end())
+        if stop and stop.group(0).startswith(":"):
+            continue  # "subject to the following:", "if Supplier can show:": the clause is the list after it
         clause = body[match.start(): stop.start() if stop else len(body)].strip(" ,;:.")
         if not 3 <= len(clause.split()) <= MAX_SPAN_WORDS:
             continue
@@ -264,6 +266,8 @@ def object_spans(sentence: str) -> list[tuple[str, str]]:
         return []
     start = _VERB_LINK.match(body, match.end()).end()
     stop = re.compile(r"[;:.](?:\s|$)").search(body, start)  # a list's commas stay in it
+    if stop and stop.group(0).startswith(":"):
+        return []  # "... shall include the following:": what it takes is the list after it
     span = _DANGLING.sub("", body[start: stop.start() if stop else len(body)].strip(" ,;:."))
     if len(span.split()) > MAX_SPAN_WORDS:  # "no liability to Telnet, whether in contract, ...": to the comma
         span = _DANGLING.sub("", _CLAUSE_BREAK.split(span, maxsplit=1)[0].strip(" ,;:."))

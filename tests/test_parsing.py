@@ -497,3 +497,16 @@ def test_a_rival_sentence_is_one_the_question_fits_as_well():
     # The sentence itself, whole or cut at a chunk's edge, is not its own rival.
     assert rival_sentence(liability, "loss of profits, revenue or goodwill",
                           [liability, "Neither party is liable for loss of profits"]) == ""
+
+
+def test_a_list_announced_or_an_inclusion_is_not_asked_as_a_condition_or_exception():
+    # Wrong samples of the CUAD audit: "including but not limited to Nevada" asked as an exception,
+    # and "subject to the following:" / "if Supplier can show:" asked as a condition.
+    included = question_focuses("Appropriate agreements must be negotiated separately for each such "
+                                "territory, including but not limited to Nevada.")
+    assert all(f.type != "exception" for f in included) and included
+    ahead = question_focuses("Information will cease being Confidential Information if Supplier can show: "
+                             "(a) it was public.\nThe Agency shall provide all usual services subject to the "
+                             "following: (a) no expenses.")
+    assert not [f for f in ahead if f.answer in ("if Supplier can show", "subject to the following")]
+    assert not [f for f in ahead if f.sentence.startswith("Information") and f.type == "lookup"]
