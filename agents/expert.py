@@ -32,6 +32,8 @@ def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext,
     the passages), the answer is one of them (held by the schema), and it cites the passage that
     sentence comes from."""
     extractive = bool(sentences)
+    if extractive and len(sentences) == 1:
+        return _only_candidate(sentences[0], passages, ctx)
     if extractive:  # the prompt shows what it may answer with: each passage's candidate sentences
         passages = [replace(p, text=" ".join(s for s in sentences if s in _spaced(p.text))) for p in passages]
     prompt = prompts.render("expert", question=question, passages=format_passages(passages))
@@ -46,6 +48,16 @@ def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext,
         quotes = [(passage_label(i), answer) for i, p in enumerate(passages) if answer in _spaced(p.text)][:1]
     cited = list(dict.fromkeys(label for label, _ in quotes))
     return ExpertAnswer(answer, cited, quotes)
+
+
+def _only_candidate(sentence: str, passages: Sequence[Passage], ctx: CallContext) -> ExpertAnswer:
+    """The answer when retrieval leaves one candidate sentence: a model call could only copy it
+    (ProbeSettings.answer_candidates = 1), so none is made; the trace says the answer was retrieved."""
+    label = next((passage_label(i) for i, p in enumerate(passages) if sentence in _spaced(p.text)), None)
+    ctx.tracer.record({"kind": "expert_answer_retrieved", "probe": ctx.probe_id, "round": ctx.round,
+                       "role": "expert", "answer": sentence, "passage": label})
+    quotes = [(label, sentence)] if label else []
+    return ExpertAnswer(sentence, [label] if label else [], quotes)
 
 
 def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=None,

@@ -40,7 +40,7 @@ class ProbeSettings:
         "(extractive for the bundled models).", env="ADVQA_FORM")
     answer_candidates: int = setting(
         1, "Extractive form: the passage sentences, closest to the question first, the expert chooses "
-        "among (1: the closest; the bundled expert chose worse than that ranking).",
+        "among (1: the closest, with no model call; the bundled expert chose worse than that ranking).",
         env="ADVQA_ANSWER_CANDIDATES")
     critic_veto: bool = setting(
         False, "A critic that judges the expert's answer inconsistent with the intended one rejects the "

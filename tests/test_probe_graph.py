@@ -381,11 +381,9 @@ LIABILITY = "Neither party is liable for loss of profits or any indirect loss ar
 FORCE_MAJEURE = "Neither party is liable for delay caused by events beyond its reasonable control."
 
 
-@pytest.mark.parametrize("rival", [True, False])
-def test_an_extractive_question_that_another_sentence_fits_is_ambiguous(embedder, tmp_path, rival):
-    # "Neither party is liable for what?" has two answers in a contract with a force majeure clause
-    # (the demo's software licence, 13.3 and 16.3). An expert that picks the question's own sentence
-    # cannot show that: the round trip holds, and code finds the rival in the contract.
+def _liability_contract(embedder, tmp_path, rival: bool):
+    """An NDA whose liability clause is the seed (with the force majeure clause when `rival`):
+    its index retriever and the seed passage."""
     from advqa.retrieval import Passage, build_index, load_index
 
     docs = tmp_path / "docs"
@@ -398,18 +396,48 @@ def test_an_extractive_question_that_another_sentence_fits_is_ambiguous(embedder
     build_index(docs, tmp_path / "index", embedder=embedder, max_tokens=60, overlap_tokens=10)
     index = load_index(tmp_path / "index", embedder=embedder)
     chunk = next(c for c in index.chunks_of("nda.md") if "loss of profits" in c.text)
-    answer = "loss of profits or any indirect loss arising from this Agreement"
+    return IndexRetriever(index=index, k=3), Passage(chunk.id, chunk.document, chunk.text, chunk.start,
+                                                    chunk.end, 1.0)
+
+
+LIABILITY_ANSWER = "loss of profits or any indirect loss arising from this Agreement"
+
+
+@pytest.mark.parametrize("rival", [True, False])
+def test_an_extractive_question_that_another_sentence_fits_is_ambiguous(embedder, tmp_path, rival):
+    # "Neither party is liable for what?" has two answers in a contract with a force majeure clause
+    # (the demo's software licence, 13.3 and 16.3). An expert that picks the question's own sentence
+    # cannot show that: the round trip holds, and code finds the rival in the contract.
+    retriever, seed = _liability_contract(embedder, tmp_path, rival)
     tracer = ListTracer()
     graph = build_probe_graph(
-        questioner=scripted(question_json("Neither party is liable for what?", answer)),
+        questioner=scripted(question_json("Neither party is liable for what?", LIABILITY_ANSWER)),
         student=scripted("No idea."), critic=scripted(CRITIC_HIGH),
         expert=ReadingChat(reply=lambda prompt: expert_json(LIABILITY if LIABILITY in prompt else "none")),
-        retriever=IndexRetriever(index=index, k=3), tracer=tracer, embedder=embedder,
+        retriever=retriever, tracer=tracer, embedder=embedder,
         settings=ProbeSettings(form="extractive", max_rounds=1, answer_candidates=2))
-    seed = Passage(chunk.id, chunk.document, chunk.text, chunk.start, chunk.end, 1.0)
     first = graph.compile().invoke(ProbeState(probe_id="p1", seed=seed))["rounds"][0]
     assert first.grounded and first.roundtrip["agree"]
     assert ("question_ambiguous" in first.rejections) is rival, first.rejections
     if rival:
         assert FORCE_MAJEURE in first.feedback and first.feedback.startswith("Defect of the question")
         assert not [e for e in tracer.events if e["kind"] == "model_call" and e["role"] == "critic"]
+
+
+def test_one_expert_candidate_is_the_answer_without_a_model_call(embedder, tmp_path):
+    # With answer_candidates = 1 the expert could only copy the closest sentence: no call is made,
+    # and the trace says the answer was retrieved.
+    retriever, seed = _liability_contract(embedder, tmp_path, rival=False)
+    tracer = ListTracer()
+    expert = ReadingChat(reply=lambda prompt: expert_json("none"))
+    graph = build_probe_graph(
+        questioner=scripted(question_json("Neither party is liable for what?", LIABILITY_ANSWER)),
+        student=scripted("No idea."), critic=scripted(CRITIC_HIGH), expert=expert,
+        retriever=retriever, tracer=tracer, embedder=embedder,
+        settings=ProbeSettings(form="extractive", max_rounds=1, answer_candidates=1))
+    first = graph.compile().invoke(ProbeState(probe_id="p1", seed=seed))["rounds"][0]
+    assert expert.calls == 0
+    assert first.expert_answer == LIABILITY and first.grounded and first.roundtrip["agree"]
+    retrieved = [e for e in tracer.events if e["kind"] == "expert_answer_retrieved"]
+    assert [(e["answer"], e["round"]) for e in retrieved] == [(LIABILITY, 1)]
+    assert first.expert_quotes and first.expert_quotes[0][1] == LIABILITY
