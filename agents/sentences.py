@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 
-# A sentence ends at . ! ? before a capital, digit, bracket or quote; a line break always ends one.
+# A sentence ends at . ! ? before a capital, digit, bracket or quote, and at a line break unless
+# the sentence runs on over it (_runs_on).
 _BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z(0-9\"“])|\n+")
+# A line that goes on with a lowercase word, not a list mark ("a. ", "ii) ").
+_LOWERCASE_LINE = re.compile(r"\s*(?![a-z]{1,4}[.)]\s)[a-z]")
+# A page's mark or footer: "Page 1", "-2-", "12", "Source: ACME CORP, 10-Q, 1/9/2020" (EDGAR's).
+_PAGE_MARK = re.compile(r"(?:page\s+)?-?\s*\d+\s*-?|source:.*", re.I)
 # Words that end in a full stop without ending a sentence: "an A.M. Best rating", "by 3:00 p.m.
 # Eastern time", "Galaxy Telecom Inc. (the Company)", "Section No. 4".
 ABBREVIATIONS = frozenset("""
@@ -38,12 +43,26 @@ def split_sentences(text: str) -> list[str]:
     """The pieces of `text` between sentence ends (not stripped, empty ones kept out)."""
     pieces, start = [], 0
     for end in _BREAK.finditer(text):
-        if "\n" not in end.group() and _abbreviated(text[start:end.start()]):
+        before = text[start:end.start()]
+        if "\n" in end.group() and _runs_on(before, text, end.end()):
+            continue
+        if "\n" not in end.group() and _abbreviated(before):
             continue
         pieces.append(text[start:end.start()])
         start = end.end()
     pieces.append(text[start:])
     return [piece for piece in pieces if piece.strip()]
+
+
+def _runs_on(before: str, text: str, after: int) -> bool:
+    """Whether a sentence goes on over the line break at `after`: it has begun (a lowercase word;
+    not a page mark such as "-2-" or "Page 1") and has no end mark, and the next line starts with
+    a lowercase word (a paragraph break inside a clause: "... listed on the attached Commission
+    Schedule\n\nin Nevada, Agency agrees not to sell ...")."""
+    ended = before.rstrip().endswith((".", ";", ":", "!", "?"))
+    return (any(c.islower() for c in before) and not ended
+            and not _PAGE_MARK.fullmatch(before.strip().rpartition("\n")[2].strip())
+            and bool(_LOWERCASE_LINE.match(text, after)))
 
 
 def _abbreviated(before: str) -> bool:

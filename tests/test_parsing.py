@@ -345,6 +345,28 @@ def test_sentences_are_not_cut_at_the_abbreviations_contracts_use():
     assert "Supplier shall maintain insurance with an insurer rated A.M. Best A- or better." in asked
 
 
+def test_a_clause_runs_on_over_a_paragraph_break_but_not_over_a_page_mark():
+    from advqa.agents.sentences import contract_sentences
+
+    # The MICOA agency agreement's exclusivity (A.5) had a blank line inside it, so it was never a
+    # whole sentence; a page mark or a lowercase list mark still ends what comes before it.
+    exclusivity = ("In return for the exclusive appointment of Agency by MICOA to sell its products "
+                   "listed on the attached Schedule in Nevada, Agency agrees not to sell any competing "
+                   "products.")
+    text = exclusivity.replace("Schedule in", "Schedule\n\n                  in")
+    assert contract_sentences(text) == [exclusivity]
+    assert contract_sentences("Orders arrive Monday through Friday except on holidays\n\nPage 1\n\n"
+                              "business day. Supplier confirms them.") == [
+        "Orders arrive Monday through Friday except on holidays", "Page 1", "business day.",
+        "Supplier confirms them."]
+    assert contract_sentences("The services include\na. hosting of the site\nii) backups") == [
+        "The services include", "a. hosting of the site", "ii) backups"]
+    footer = "Source: ACME CORP, 10-Q, 1/9/2020"
+    assert contract_sentences(f"The price is fixed\n{footer}\nwith Applicable Law.") == [
+        "The price is fixed", footer, "with Applicable Law."]
+    assert len(contract_sentences("Payment is due monthly.\nthe next line starts low.")) == 2
+
+
 def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
     from advqa.agents.expert import passage_sentences
     from advqa.agents.sentences import contract_sentences
