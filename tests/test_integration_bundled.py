@@ -97,7 +97,11 @@ def test_a_probe_on_the_bundled_models(bundled, small_index):
         assert all(p.document == "services.md" for p in record.passages)
         assert record.rejections or out["outcome"] == "accepted"
     calls = [e for e in tracer.events if e["kind"] == "model_call"]
-    assert {"questioner", "student", "expert"} <= {e["role"] for e in calls}
+    assert {"questioner", "student"} <= {e["role"] for e in calls}
+    # One expert candidate (the default): the expert's answer is the retrieved sentence, no call.
+    retrieved = [e for e in tracer.events if e["kind"] == "expert_answer_retrieved"]
+    assert [e["answer"] for e in retrieved] == [r.expert_answer for r in out["rounds"]]
+    assert "expert" not in {e["role"] for e in calls}
     held = [e for e in calls if e["role"] != "student"]
     assert held and all(e["structured"] == "grammar" and e["parsed_with"] == "schema" for e in held)
     assert all(e["output_tokens"] > 0 and not e["tokens_estimated"] for e in calls)
