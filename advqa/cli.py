@@ -18,16 +18,17 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .campaign import CampaignSettings
+from .campaign.settings import RunSettings
 from .config import (
     ConfigError,
     campaign_settings,
     parse_worker,
     read_config_file,
     read_prices,
-    resolve,
     resolve_cache,
     resolve_endpoints,
     resolve_models,
+    run_settings,
 )
 from .errors import AdvqaError
 from .graph import ProbeSettings
@@ -100,7 +101,7 @@ def index(
 
 
 @app.command()
-@settings_options(CampaignSettings, ProbeSettings, Endpoint)
+@settings_options(CampaignSettings, ProbeSettings, Endpoint, RunSettings)
 def generate(
     out_dir: Annotated[Path, typer.Option("--out", help="Run folder (re-use it to resume).")],
     index_dir: Annotated[Path | None, typer.Option("--index", help="Index folder from `advqa index`.")] = None,
@@ -114,8 +115,6 @@ def generate(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Call the models even for calls made before (else replies are cached).")] = False,
     prompts: Annotated[Path | None, typer.Option(help="Folder of prompt files replacing the packaged ones.")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML file with [campaign], [probe], [models], [endpoints], [prices] tables.")] = None,
-    checkpointer: Annotated[str | None, typer.Option(help="postgres://user@host/db to share probes between workers, or a SQLite file. [default: OUT/checkpoints.sqlite]")] = None,
-    worker: Annotated[str | None, typer.Option(help="I/N: run only this worker's share of the seeds (e.g. 2/4); workers may share OUT.")] = None,
     *, options: dict,
 ) -> None:
     """Run (or resume) an adversarial campaign and write the dataset into OUT."""
@@ -125,6 +124,7 @@ def generate(
     if (index_dir is None) == (docs is None):
         raise ConfigError("give exactly one of --index INDEX_DIR or --docs DOCS")
     settings = campaign_settings(file, options)
+    run = run_settings(file, options[RunSettings])
     models = resolve_models({"questioner": questioner, "student": student, "expert": expert,
                              "critic": critic}, file.get("models", {}), model)
     run_generate(out_dir, index_dir=index_dir, docs=docs, settings=settings, models=models,
@@ -132,8 +132,7 @@ def generate(
                  endpoints=resolve_endpoints(options[Endpoint], file.get("endpoints", {})),
                  prices=read_prices(file.get("prices", {})),
                  cache_path=resolve_cache(no_cache, fc.get("cache")),
-                 checkpointer=resolve(checkpointer, fc.get("checkpointer"), "ADVQA_CHECKPOINTER", None),
-                 worker=parse_worker(resolve(worker, fc.get("worker"), "ADVQA_WORKER", None)),
+                 checkpointer=run.checkpointer, worker=parse_worker(run.worker),
                  max_file_mb=max_file_mb)
 
 

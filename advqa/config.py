@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .roles import ROLES
-from .settings import ConfigError, read_toml, resolve_settings
+from .settings import ConfigError, read_toml, resolve_settings, setting_fields
 
 # The tables of a config file, and what each holds (one file may serve every command).
 TABLES = {"campaign": "campaign settings", "probe": "probe settings", "models": "a model spec per role",
@@ -20,22 +19,6 @@ def read_config_file(path: str | Path | None) -> dict[str, Any]:
     """Read a TOML config file with optional [campaign], [probe], [models], [endpoints], [prices],
     [train] and [eval] tables."""
     return read_toml(path, TABLES)
-
-
-def resolve(explicit: Any, file_value: Any, env: str, default: Any,
-            cast: Callable[[str], Any] = str) -> Any:
-    """The first of: explicit option, config-file value, $env (cast), default."""
-    if explicit is not None:
-        return explicit
-    if file_value is not None:
-        return file_value
-    raw = os.environ.get(env)
-    if raw not in (None, ""):
-        try:
-            return cast(raw)
-        except ValueError:
-            raise ConfigError(f"environment variable {env}={raw!r} is not a valid value") from None
-    return default
 
 
 def resolve_models(explicit: dict[str, str | None], file_models: dict[str, Any],
@@ -59,8 +42,21 @@ def resolve_models(explicit: dict[str, str | None], file_models: dict[str, Any],
     return models
 
 
-# [campaign] keys that are not CampaignSettings: where a run keeps things and which share it runs.
-RUN_KEYS = ("cache", "checkpointer", "worker")
+def run_keys() -> tuple[str, ...]:
+    """[campaign] keys that are not CampaignSettings: where a run keeps things and which share it
+    runs (RunSettings, and the reply cache: resolve_cache)."""
+    from .campaign.settings import RunSettings
+
+    return ("cache", *(spec.name for spec in setting_fields(RunSettings)))
+
+
+def run_settings(file: dict[str, Any], options: dict | None = None, sources: dict[str, str] | None = None):
+    """The RunSettings from options > the config file's [campaign] table > environment > defaults."""
+    from .campaign.settings import RunSettings
+
+    names = {spec.name for spec in setting_fields(RunSettings)}
+    table = {k: v for k, v in file.get("campaign", {}).items() if k in names}
+    return resolve_settings(RunSettings, options=options, table=table, table_name="campaign", sources=sources)
 
 
 def campaign_settings(file: dict[str, Any], options: dict | None = None,
@@ -73,7 +69,7 @@ def campaign_settings(file: dict[str, Any], options: dict | None = None,
 
     sources = sources if sources is not None else {}
     options = options or {}
-    campaign_table = {k: v for k, v in file.get("campaign", {}).items() if k not in RUN_KEYS}
+    campaign_table = {k: v for k, v in file.get("campaign", {}).items() if k not in run_keys()}
     probe = resolve_settings(ProbeSettings, options=options.get(ProbeSettings), table=file.get("probe"),
                              table_name="probe", sources=sources.setdefault("probe", {}))
     return resolve_settings(CampaignSettings, options=options.get(CampaignSettings), table=campaign_table,

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import campaign_settings, read_config_file, resolve_endpoints, resolve_models
+from .config import campaign_settings, read_config_file, resolve_endpoints, resolve_models, run_settings
 from .settings import resolve_settings, setting_fields
 
 config_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
@@ -30,6 +30,7 @@ def show_command(
     file = read_config_file(config)
     sources: dict[str, dict[str, str]] = {}
     campaign = campaign_settings(file, sources=sources)
+    run = run_settings(file, sources=sources.setdefault("run", {}))
     model_sources: dict[str, str] = {}
     models = resolve_models({}, file.get("models", {}), None, sources=model_sources)
     endpoint_sources: dict[str, dict[str, str]] = {}
@@ -37,7 +38,8 @@ def show_command(
     train_sources: dict[str, str] = {}
     train = load_train_config(config if "train" in file else None, sources=train_sources)
 
-    sections = [("campaign", campaign, sources["campaign"]), ("probe", campaign.probe, sources["probe"])]
+    sections = [("campaign", campaign, sources["campaign"]), ("campaign", run, sources["run"]),
+                ("probe", campaign.probe, sources["probe"])]
     table = Table(title=f"advqa settings ({config or 'no config file'})")
     table.add_column("setting", no_wrap=True)
     table.add_column("value", overflow="fold")
@@ -67,8 +69,12 @@ def _add_rows(table: Table, section: str, settings: Any, sources: dict[str, str]
 
 
 def _shown(value: Any) -> str:
+    from .campaign.checkpointers import describe, is_postgres
+
     if dataclasses.is_dataclass(value):
         return type(value).__name__
+    if is_postgres(value):  # a checkpointer's URL: its password hidden
+        return describe(value)
     if isinstance(value, str):
         return repr(value) if value == "" or "\n" in value else value
     return str(value)

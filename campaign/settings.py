@@ -42,3 +42,16 @@ class CampaignSettings:
             raise ValueError("dedup threshold must be in (0, 1]")
         if self.torch_threads is not None and self.torch_threads < 1:
             raise ValueError("torch threads must be at least 1")
+
+
+@dataclass
+class RunSettings:
+    """Where a run keeps its probes and which share of the seeds this process runs ([campaign]
+    table): not part of the campaign its workers must agree on (campaign.agreement)."""
+
+    checkpointer: str | None = setting(
+        None, "postgres://user@host/db to share probes between workers, or a SQLite file.",
+        env="ADVQA_CHECKPOINTER", shown_default="OUT/checkpoints.sqlite")
+    worker: str | None = setting(
+        None, "I/N: run only this worker's share of the seeds (e.g. 2/4); workers may share OUT.",
+        env="ADVQA_WORKER")

@@ -10,6 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from advqa.campaign import CampaignSettings
+from advqa.campaign.settings import RunSettings
 from advqa.cli import app
 from advqa.config import campaign_settings, read_config_file
 from advqa.graph import ProbeSettings
@@ -76,14 +77,15 @@ def test_bad_values_are_one_line_errors_naming_where_they_came_from(monkeypatch)
 def test_every_campaign_and_probe_setting_is_an_option_of_generate_and_a_line_of_config_show(tmp_path,
                                                                                               monkeypatch):
     generate_help = CliRunner().invoke(app, ["generate", "--help"], terminal_width=300).output
-    for cls in (CampaignSettings, ProbeSettings):
+    for cls in (CampaignSettings, ProbeSettings, RunSettings):
         for spec in setting_fields(cls):
             flag = option_flag(spec)
             assert flag is None or flag in generate_help, spec.name
     file = tmp_path / "advqa.toml"
-    file.write_text('[campaign]\nseeds = 20\ncache = false\n[probe]\nthreshold = 0.6\n[train]\nepochs = 3\n'
-                    '[eval]\ndtype = "bfloat16"\n', encoding="utf-8")
+    file.write_text('[campaign]\nseeds = 20\ncache = false\nworker = "2/4"\n[probe]\nthreshold = 0.6\n'
+                    '[train]\nepochs = 3\n[eval]\ndtype = "bfloat16"\n', encoding="utf-8")
     monkeypatch.setenv("ADVQA_CONCURRENCY", "6")
+    monkeypatch.setenv("ADVQA_CHECKPOINTER", "postgresql://ann:s3cret@db-host/advqa")
     shown = CliRunner().invoke(app, ["config", "show", "--config", str(file)], terminal_width=200)
     assert shown.exit_code == 0, shown.output
     lines = {line.split("│")[1].strip(): [cell.strip() for cell in line.split("│")[2:4]]
@@ -91,6 +93,11 @@ def test_every_campaign_and_probe_setting_is_an_option_of_generate_and_a_line_of
     assert lines["campaign.seeds"] == ["20", "[campaign]"]
     assert lines["campaign.concurrency"] == ["6", "$ADVQA_CONCURRENCY"]
     assert lines["campaign.dedup_threshold"] == ["0.92", "default"]
+    # Where the run keeps its probes and which share it runs (RunSettings); a URL's password hidden.
+    assert lines["campaign.worker"] == ["2/4", "[campaign]"]
+    value, source = lines["campaign.checkpointer"]  # the table may fold a long value onto more lines
+    assert value.startswith("postgresql://ann:***@db") and source == "$ADVQA_CHECKPOINTER"
+    assert "s3cret" not in shown.output
     assert lines["probe.threshold"] == ["0.6", "[probe]"]
     assert lines["train.epochs"] == ["3.0", "[train]"] and lines["eval.dtype"] == ["bfloat16", "[eval]"]
     assert lines["models.critic"] == ["bundled:smollm2-135m", "default"]
