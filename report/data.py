@@ -312,6 +312,11 @@ def _last_output(calls: list[dict[str, Any]], role: str, field: str = "") -> str
     return str(value.get(field, "")) if isinstance(value, dict) else outputs[-1]
 
 
+def _retrieved_answer(events: list[dict[str, Any]]) -> str:
+    """The expert's answer taken without a model call (one candidate sentence: agents.expert)."""
+    return str(events[-1].get("answer", "")) if events else ""
+
+
 def _round_from_traces(traces: _Traces, probe: str, number: int,
                        passages: dict[str, PassageText]) -> Round:
     """Rebuild a round from its events when the checkpointer does not have it."""
@@ -327,7 +332,8 @@ def _round_from_traces(traces: _Traces, probe: str, number: int,
             passages[passage_id] = PassageText(passage_id, document_of(passage_id), clip(texts[label]))
     round_ = Round(number=number, question=clip(question),
                    student_answer=clip(_last_output(calls, "student")),
-                   expert_answer=clip(_last_output(calls, "expert", "answer")),
+                   expert_answer=clip(_last_output(calls, "expert", "answer") or _retrieved_answer(
+                       traces.of(probe, "expert_answer_retrieved", number))),
                    intended_answer=clip(_last_output(calls, "questioner", "answer")))
     if judgement:
         event = judgement[-1]

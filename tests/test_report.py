@@ -68,6 +68,25 @@ def test_traces_alone_give_the_same_trajectories(scripted, tmp_path):
     assert wanted <= set(rebuilt.passages)
 
 
+def test_traces_alone_give_the_expert_answers_taken_without_a_call(scripted, tmp_path):
+    # One extractive candidate (the bundled default): the trace has no expert call, only the
+    # retrieved answer; a run read back from its traces still shows the expert's answers.
+    run, _ = scripted
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "checkpoints.sqlite").unlink()
+    events = [json.loads(line) for line in (copy / "traces.jsonl").read_text().splitlines() if line.strip()]
+    events = [{"kind": "expert_answer_retrieved", "probe": e["probe"], "round": e["round"], "role": "expert",
+               "answer": json.loads(e["output"])["answer"]}
+              if e.get("kind") == "model_call" and e.get("role") == "expert" else e for e in events]
+    full = load_run(run)
+    (copy / "traces.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    rebuilt = load_run(copy)
+    assert rebuilt.source == "traces"
+    assert [r.expert_answer for p in rebuilt.probes for r in p.rounds] == [
+        r.expert_answer for p in full.probes for r in p.rounds]
+
+
 def test_report_has_every_section_and_probe(scripted):
     run, stats = scripted
     page = render_report(load_run(run))
