@@ -69,7 +69,8 @@ def campaign_settings(file: dict[str, Any], options: dict | None = None,
 
     sources = sources if sources is not None else {}
     options = options or {}
-    campaign_table = {k: v for k, v in file.get("campaign", {}).items() if k not in run_keys()}
+    not_campaign = run_keys()
+    campaign_table = {k: v for k, v in file.get("campaign", {}).items() if k not in not_campaign}
     probe = resolve_settings(ProbeSettings, options=options.get(ProbeSettings), table=file.get("probe"),
                              table_name="probe", sources=sources.setdefault("probe", {}))
     return resolve_settings(CampaignSettings, options=options.get(CampaignSettings), table=campaign_table,

@@ -45,19 +45,23 @@ def answer_as_expert(model: BaseChatModel, prompts: PromptSet, ctx: CallContext,
     answer = reply.answer.strip()
     quotes = [(q.passage, q.text) for q in reply.quotes]
     if extractive:
-        quotes = [(passage_label(i), answer) for i, p in enumerate(passages) if answer in _spaced(p.text)][:1]
+        quotes = _sentence_quote(answer, passages)
     cited = list(dict.fromkeys(label for label, _ in quotes))
     return ExpertAnswer(answer, cited, quotes)
+
+
+def _sentence_quote(sentence: str, passages: Sequence[Passage]) -> list[tuple[str, str]]:
+    """An extractive answer's quote: (label, sentence) of the first passage holding it, or none."""
+    return [(passage_label(i), sentence) for i, p in enumerate(passages) if sentence in _spaced(p.text)][:1]
 
 
 def _only_candidate(sentence: str, passages: Sequence[Passage], ctx: CallContext) -> ExpertAnswer:
     """The answer when retrieval leaves one candidate sentence: a model call could only copy it
     (ProbeSettings.answer_candidates = 1), so none is made; the trace says the answer was retrieved."""
-    label = next((passage_label(i) for i, p in enumerate(passages) if sentence in _spaced(p.text)), None)
+    quotes = _sentence_quote(sentence, passages)
     ctx.tracer.record({"kind": "expert_answer_retrieved", "probe": ctx.probe_id, "round": ctx.round,
-                       "role": "expert", "answer": sentence, "passage": label})
-    quotes = [(label, sentence)] if label else []
-    return ExpertAnswer(sentence, [label] if label else [], quotes)
+                       "role": "expert", "answer": sentence, "passage": quotes[0][0] if quotes else None})
+    return ExpertAnswer(sentence, [label for label, _ in quotes], quotes)
 
 
 def passage_sentences(passages: Sequence[Passage], question: str = "", embedder=None,

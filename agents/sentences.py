@@ -44,11 +44,9 @@ def split_sentences(text: str) -> list[str]:
     pieces, start = [], 0
     for end in _BREAK.finditer(text):
         before = text[start:end.start()]
-        if "\n" in end.group() and _runs_on(before, text, end.end()):
+        if _runs_on(before, text, end.end()) if "\n" in end.group() else _abbreviated(before):
             continue
-        if "\n" not in end.group() and _abbreviated(before):
-            continue
-        pieces.append(text[start:end.start()])
+        pieces.append(before)
         start = end.end()
     pieces.append(text[start:])
     return [piece for piece in pieces if piece.strip()]
