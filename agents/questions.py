@@ -71,6 +71,8 @@ class Focus:
         # not a number; "one another", "one of them" are not counts.
         opening = _PRONOUN_ONE.sub("", " ".join(self.answer.split()[:OPENING_WORDS]))
         kinds = {fact.kind for fact in extract_facts(opening)}
+        if _CLOCK.search(opening):
+            return ("what time", "when")
         if "date" in kinds:
             return ("what date", "when")
         if "duration" in kinds:
@@ -115,7 +117,9 @@ class Focus:
 _LEFT_QUALIFIER = re.compile(r"(?:\b(?:at least|up to|no more than|not more than|not less than|more than|"
                              r"less than|within|minimum of|maximum of|of|at)\s+)?(?:US\$|EUR\s|€|£|\$)?\s*$",
                              re.I)
-_REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit)s?\s+|^\s*)$", re.I)
+# What a number refers to rather than states: "Section 13.4", "See note 3" (a table's footnote).
+_REFERENCE = re.compile(r"(?:\b(?:section|clause|paragraph|schedule|article|annex|exhibit|(?:foot)?note)s?\s+"
+                        r"|^\s*)$", re.I)
 _CLAUSE_MARKERS = (
     ("exception", re.compile(r"\b(?:except|unless|other than|save that|excluding|"
                              r"but not(?! the obligation| limited))\b", re.I)),
@@ -151,6 +155,7 @@ _DETERMINER = r"(?!(?:the|a|an|any|all|such|its|their|this)\b)"
 _VERB_LINK = re.compile(rf"(?:(?:and|or)\s+(?!(?:which|that|who|whom|shall|will|may|must)\b){_DETERMINER}"
                         rf"[a-z]+\s+)?(?:(?:from|with|on|upon|into)\s+|to\s+(?!(?:and|or)\b){_DETERMINER}[a-z]+\s+)?")
 _BARE = re.compile(r"^\s*(?:[,;:.)]|and\b|or\b|to\b|$)")  # a number followed by no noun
+_CLOCK = re.compile(r":\d\d\b")  # the minutes of "3:00 p.m."
 _CURRENCY = re.compile(r"(?:US\$|EUR|€|£|\$)\s*$")
 # Between a number in words and its digits: "forty thousand (40,000)", "... pounds (£186,000)".
 _RESTATED = re.compile(r"^\s*(?:[a-z]+\s+)?\(\s*(?:US\$|€|£|\$)?\s*$", re.I)
@@ -169,13 +174,15 @@ _LEADING_QUALIFIER = re.compile(r"^(?:(?:at least|up to|no more than|not more th
 _COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|"
                       r"eleven|twelve|twenty|thirty|forty|fifty|hundred)(?:\s*\(\d+\))?\s+([a-z]{3,}s)\b",
                       re.I)
-_PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of)\b", re.I)  # "one another", "one of them": not a count
+# "one another", "one of them", "a one time charge": not a count
+_PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of|time\s+(?:charge|fee|payment|cost)s?)\b", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
 # starts mid-sentence ("2027, ...", "to named individuals") does not.
 _SENTENCE_START = re.compile(r"(?:[A-Z\"“]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s*[A-Z\"“(])")
 MAX_TERMS = 8
+_END_MARKS = (".", ";", ":", "!", "?")
 
 
 def question_focuses(passage: str, probe_id: str = "") -> list[Focus]:
@@ -206,21 +213,24 @@ def fact_spans(sentence: str) -> list[tuple[str, str]]:
     groups: list[list[int]] = []
     for start, end, fact in fact_mentions(sentence):
         plain = fact.kind == "number" and not _CURRENCY.search(sentence[:start])
-        bare = plain and (_BARE.match(sentence[end:]) or "." in fact.value
-                          or _PRONOUN_ONE.match(sentence, start))
+        bare = plain and ((_BARE.match(sentence[end:]) and not _CLOCK.match(sentence, end))
+                          or "." in fact.value or _PRONOUN_ONE.match(sentence, start))
         if _REFERENCE.search(sentence[:start]) or bare:
             continue  # "Section 13.4", "Sections 11, 12 and 13", a clause's number "3.1": not facts
-        if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])):
-            groups[-1][1] = max(groups[-1][1], end)  # "forty thousand (40,000)": one fact
+        if groups and (start <= groups[-1][1] or _RESTATED.match(sentence[groups[-1][1]:start])
+                       or sentence[groups[-1][1]:start] == ":"):
+            groups[-1][1] = max(groups[-1][1], end)  # "forty thousand (40,000)", "3:00": one fact
         else:
             groups.append([start, end])
+    # Each fact with its qualifier ("within", "$"): a fact's tail stops where the next one's begins.
+    starts = [start - len(_LEFT_QUALIFIER.search(sentence[:start]).group(0)) for start, _ in groups]
     spans = []
-    for position, (start, end) in enumerate(groups):
-        start -= len(_LEFT_QUALIFIER.search(sentence[:start]).group(0))
-        following = groups[position + 1][0] if position + 1 < len(groups) else len(sentence)
+    for position, (start, (_, end)) in enumerate(zip(starts, groups)):
+        following = max(end, starts[position + 1]) if position + 1 < len(groups) else len(sentence)
         rest = sentence[end:following]
         stop = _SPAN_END.search(rest)
         tail = re.sub(r"\s+(?:and|or|in|of)\s*$", "", rest[: stop.start() if stop else len(rest)])
+        tail += "." if re.search(r"\b[ap]\.m$", tail, re.I) else ""  # "3:00 p.m." whole
         if len(tail.split()) > MAX_TAIL_WORDS:
             tail = ")" if tail.lstrip().startswith(")") else ""  # a long qualifier stays in the question
         spans.append(_DANGLING.sub("", " ".join((sentence[start:end] + tail).split())))
@@ -290,8 +300,12 @@ def _terms(sentence: str, answer: str) -> tuple[str, ...]:
 
 def _sentences(passage: str) -> list[str]:
     """Whole sentences of six words or more: headings dropped, and a passage's opening words when
-    they continue a sentence of the passage before (a chunk can start mid-sentence)."""
+    they continue a sentence of the passage before (a chunk can start mid-sentence), and its closing
+    words when they have no end mark (a chunk can end mid-sentence: "... which the third party is
+    obligated to treat as" goes on "confidential" in the next one)."""
     parts = contract_sentences(passage)
+    if parts and not parts[-1].rstrip(" \"'”’)]").endswith(_END_MARKS):
+        parts = parts[:-1]
     # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
     # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.
     return [p for p in parts if len(p.split()) >= 6 and _SENTENCE_START.match(p)

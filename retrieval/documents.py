@@ -29,6 +29,13 @@ HTML_BLOCK_TAGS = tuple(
     "header hr li main nav ol p pre section table tr ul".split()
 )
 HTML_DROPPED_TAGS = ("script", "style", "noscript", "template", "head")
+# A page's mark or footer on a line of its own between blank lines ("-9-", "Page 3", "12", EDGAR's
+# "Source: ACME CORP, 10-Q, 1/9/2020") where a sentence goes on over the page: the text before has
+# no end mark and the text after starts with a lowercase word (not a list mark such as "a. ").
+PAGE_BREAK_IN_SENTENCE = re.compile(
+    r"(?<=[^\s.;:!?])[ \t]*\n[ \t]*\n\s*?"
+    r"(?:[ \t]*(?i:(?:page\s+)?-?\s*\d{1,3}\s*-?|source:[^\n]*)[ \t]*\n[ \t]*\n\s*?)+"
+    r"(?=[ \t]*(?![a-z]{1,4}[.)]\s)[a-z])")
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,14 @@ def read_file(path: Path, max_bytes: int, max_mb: float) -> tuple[str, str | Non
     if size == 0:
         raise SkipFile("empty file")
     text, caveat = read_text(path)
-    return text.replace("\r\n", "\n").replace("\r", "\n"), caveat
+    return without_page_breaks(text.replace("\r\n", "\n").replace("\r", "\n")), caveat
+
+
+def without_page_breaks(text: str) -> str:
+    """`text` without the page marks that cut its sentences ("... if any such changes in the
+    Specifications", a page's "-9-", then "shall render ..."): the paragraph break stays, so that the
+    sentence is read whole and an answer quoting it is the contract's own sentence."""
+    return PAGE_BREAK_IN_SENTENCE.sub("\n\n", text)
 
 
 def read_text(path: Path) -> tuple[str, str | None]:

@@ -38,6 +38,7 @@ from advqa.agents.questions import (
     OFF_PASSAGE,
     REPEATED,
     Focus,
+    fact_spans,
     name_document,
     strip_document,
 )
@@ -365,6 +366,43 @@ def test_a_clause_runs_on_over_a_paragraph_break_but_not_over_a_page_mark():
     assert contract_sentences(f"The price is fixed\n{footer}\nwith Applicable Law.") == [
         "The price is fixed", footer, "with Applicable Law."]
     assert len(contract_sentences("Payment is due monthly.\nthe next line starts low.")) == 2
+
+
+def test_a_page_mark_inside_a_sentence_is_dropped_when_a_document_loads(tmp_path):
+    from advqa.agents.sentences import contract_sentences
+    from advqa.retrieval import load_documents
+
+    # Apollo's 7.10 went over a page: asked without its second half, the condition "if any such
+    # changes in the Specifications" was accepted as if any change called for notice.
+    whole = ("ESTABLISHMENT shall immediately notify APOLLO if any such changes in the Specifications "
+             "shall render ESTABLISHMENT unable to supply the Product.")
+    page = ("Supplier keeps records.\n\n-8-\n\nThe next page opens here.\n\n"
+            + whole.replace("Specifications shall", "Specifications\n\n-9-\n\n\n\nshall")
+            + "\n\nSource: ACME CORP, 10-Q, 1/9/2020\n\nits price is fixed\n\n3\n\na. first item")
+    (tmp_path / "apollo.txt").write_text(page, encoding="utf-8")
+    text = load_documents(tmp_path)[0].text
+    assert whole in contract_sentences(text)
+    assert "-8-" in text  # between whole sentences a page mark stays, as it does before a list mark
+    assert "\n\n3\n\na. first item" in text
+    assert "Source: ACME CORP" in text  # after an end mark
+
+
+def test_table_notes_clock_times_and_a_passage_cut_mid_sentence():
+    # From the audit of the sample-efficiency campaign: "Demonstration Accounts See note how many?"
+    # (a price table's footnote), "not received by 3:how many?", and answers cut at a chunk's end.
+    assert fact_spans("Demonstration Accounts See note 3 free free") == []
+    assert fact_spans("Note 1 Co-Branding one time charge $1,350.00") == [("lookup", "$1,350.00")]
+    bundle = [a for _, a in fact_spans("Monthly 750 North America minute bundle n/a $8.95")]
+    assert bundle[:2] == ["750 North America minute bundle n/a", "$8.95"]  # not "... n/a $"
+    clock = "Purchase Orders not received by 3:00 p.m. Eastern Time are received the next business day."
+    assert fact_spans(clock) == [("lookup", "3:00 p.m.")]
+    focus = Focus(clock, "3:00 p.m.", "lookup")
+    assert focus.question_phrases()[0] == "what time"
+    assert focus.frame() == ("Purchase Orders not received by ",
+                             " Eastern Time are received the next business day")
+    cut = ("Supplier shall pay within thirty (30) days. Confidential Information excludes any information "
+           "which the third party is obligated to treat as")
+    assert [f.sentence for f in question_focuses(cut)] == ["Supplier shall pay within thirty (30) days."]
 
 
 def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
