@@ -103,8 +103,8 @@ class Focus:
         if self.type == "scenario":  # "If X, Y": ask "If X, what happens?"
             before, after = (before + " " + after).strip(" ,;:.") + ", ", ""
         after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
-        if len(before) + len(after) > MAX_FRAME_CHARS:
-            after = after.split(",")[0]
+        if len(before) + len(after) > MAX_FRAME_CHARS:  # up to the next comma, past one right after the blank
+            after = after[:1] + after[1:].split(",")[0] if after.startswith(",") else after.split(",")[0]
         after = _DANGLING.sub("", after)  # cut before "..., or use of ...": not "within how long to?"
         if (len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS
                 or not content_words(before + after)):
@@ -253,7 +253,10 @@ def clause_spans(sentence: str) -> list[tuple[str, str]]:
         stop = _SPAN_END.search(body, match.end())
         if stop and stop.group(0).startswith(":"):
             continue  # "subject to the following:", "if Supplier can show:": the clause is the list after it
-        clause = body[match.start(): stop.start() if stop else len(body)].strip(" ,;:.")
+        end = stop.start() if stop else len(body)
+        if body[: match.start()].rstrip().endswith("(") and ")" in body[match.end():]:
+            end = body.index(")", match.end())  # "(other than a default of the other party)"
+        clause = body[match.start(): end].strip(" ,;:.")
         if not 3 <= len(clause.split()) <= MAX_SPAN_WORDS:
             continue
         found.append((kind, clause))

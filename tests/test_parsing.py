@@ -38,6 +38,7 @@ from advqa.agents.questions import (
     OFF_PASSAGE,
     REPEATED,
     Focus,
+    clause_spans,
     fact_spans,
     name_document,
     strip_document,
@@ -403,6 +404,25 @@ def test_table_notes_clock_times_and_a_passage_cut_mid_sentence():
     cut = ("Supplier shall pay within thirty (30) days. Confidential Information excludes any information "
            "which the third party is obligated to treat as")
     assert [f.sentence for f in question_focuses(cut)] == ["Supplier shall pay within thirty (30) days."]
+
+
+def test_an_exception_in_brackets_ends_there_and_the_question_keeps_what_it_qualifies():
+    # From the audit: "On either party for any reason (except for what?" and "Subject to Section
+    # 4.03, upon termination or expiration of this Agreement, except for what?".
+    bracketed = ("Either party may terminate this agreement on the other party for any reason (other "
+                 "than a default of the first party) being unable to perform its obligations.")
+    assert clause_spans(bracketed) == [("exception", "other than a default of the first party")]
+    focus = Focus(bracketed, "other than a default of the first party", "exception")
+    assert focus.frame() == (
+        "Either party may terminate this agreement on the other party for any reason (",
+        ") being unable to perform its obligations")
+    payment = ("Upon termination of this Agreement, other than with respect to any amounts then the "
+               "subject of a good faith dispute, the Company shall pay all monies due, in each case within "
+               "thirty days of the date on which the termination of this Agreement takes effect in "
+               "accordance with its terms and with the notice that either party has given for it.")
+    disputed = "other than with respect to any amounts then the subject of a good faith dispute"
+    assert Focus(payment, disputed, "exception").frame() == (
+        "Upon termination of this Agreement, ", ", the Company shall pay all monies due")
 
 
 def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
