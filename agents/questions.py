@@ -103,8 +103,11 @@ class Focus:
         if self.type == "scenario":  # "If X, Y": ask "If X, what happens?"
             before, after = (before + " " + after).strip(" ,;:.") + ", ", ""
         after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
+        if _LIST_GOES_ON.match(after):
+            return None  # "... being [stored], packaged, or processed": the answer ended inside a list
         if len(before) + len(after) > MAX_FRAME_CHARS:  # up to the next comma, past one right after the blank
-            after = after[:1] + after[1:].split(",")[0] if after.startswith(",") else after.split(",")[0]
+            lead, rest = (",", after[1:]) if after.startswith(",") else ("", after)
+            after = lead + rest.split(",")[0]
         after = _DANGLING.sub("", after)  # cut before "..., or use of ...": not "within how long to?"
         if (len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS
                 or not content_words(before + after)):
@@ -177,6 +180,7 @@ _COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|s
 # "one another", "one of them", "a one time charge": not a count
 _PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of|time\s+(?:charge|fee|payment|cost)s?)\b", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
+_LIST_GOES_ON = re.compile(r",(?:\s*[\w/-]+){1,2},\s*(?:and|or)\s")  # ", packaged, or processed"
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that
 # starts mid-sentence ("2027, ...", "to named individuals") does not.

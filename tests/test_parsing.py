@@ -423,6 +423,12 @@ def test_an_exception_in_brackets_ends_there_and_the_question_keeps_what_it_qual
     disputed = "other than with respect to any amounts then the subject of a good faith dispute"
     assert Focus(payment, disputed, "exception").frame() == (
         "Upon termination of this Agreement, ", ", the Company shall pay all monies due")
+    # An answer that ends inside a list leaves only a list item after the comma: not asked.
+    audit = ("PNC may enter and audit Supplier's facilities where the Ingredients are produced or processed "
+             "unless food safety is at issue or PNC has a good faith reason to believe the Ingredients are "
+             "being stored, packaged, or processed in a way that is inconsistent with the Specifications.")
+    assert Focus(audit, "unless food safety is at issue or PNC has a good faith reason to believe the "
+                 "Ingredients are being stored", "exception").frame() is None
 
 
 def test_a_numbered_section_is_asked_about_without_its_run_in_heading():
