@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
-from .sentences import NUMBERING, contract_sentences
+from .sentences import END_MARKS, NUMBERING, contract_sentences
 
 MIN_WORDS = 4
 MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
@@ -186,7 +186,6 @@ MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one n
 # starts mid-sentence ("2027, ...", "to named individuals") does not.
 _SENTENCE_START = re.compile(r"(?:[A-Z\"“]|\(?[a-z0-9ivx]{1,4}\)\s|\d+(?:\.\d+)*\.?\s*[A-Z\"“(])")
 MAX_TERMS = 8
-_END_MARKS = (".", ";", ":", "!", "?")
 
 
 def question_focuses(passage: str, probe_id: str = "") -> list[Focus]:
@@ -311,7 +310,7 @@ def _sentences(passage: str) -> list[str]:
     words when they have no end mark (a chunk can end mid-sentence: "... which the third party is
     obligated to treat as" goes on "confidential" in the next one)."""
     parts = contract_sentences(passage)
-    if parts and not parts[-1].rstrip(" \"'”’)]").endswith(_END_MARKS):
+    if parts and not parts[-1].rstrip(" \"'”’)]").endswith(END_MARKS):
         parts = parts[:-1]
     # Prose has lowercase words: a page's running header ("ODM Supply Agreement 3 Organic
     # Preparations INC. & Agape ATP ...") has almost none, and asking about it teaches nothing.

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 
+from ..retrieval.documents import PAGE_MARK
+
 # A sentence ends at . ! ? before a capital, digit, bracket or quote, and at a line break unless
 # the sentence runs on over it (_runs_on).
 _BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z(0-9\"“])|\n+")
 # A line that goes on with a lowercase word, not a list mark ("a. ", "ii) ").
 _LOWERCASE_LINE = re.compile(r"\s*(?![a-z]{1,4}[.)]\s)[a-z]")
-# A page's mark or footer: "Page 1", "-2-", "12", "Source: ACME CORP, 10-Q, 1/9/2020" (EDGAR's).
-_PAGE_MARK = re.compile(r"(?:page\s+)?-?\s*\d+\s*-?|source:.*", re.I)
+_PAGE_MARK = re.compile(PAGE_MARK)
+# What ends a sentence, or a clause that stands as one.
+END_MARKS = (".", ";", ":", "!", "?")
 # Words that end in a full stop without ending a sentence: "an A.M. Best rating", "by 3:00 p.m.
 # Eastern time", "Galaxy Telecom Inc. (the Company)", "Section No. 4".
 ABBREVIATIONS = frozenset("""
@@ -57,7 +60,7 @@ def _runs_on(before: str, text: str, after: int) -> bool:
     not a page mark such as "-2-" or "Page 1") and has no end mark, and the next line starts with
     a lowercase word (a paragraph break inside a clause: "... listed on the attached Commission
     Schedule\n\nin Nevada, Agency agrees not to sell ...")."""
-    ended = before.rstrip().endswith((".", ";", ":", "!", "?"))
+    ended = before.rstrip().endswith(END_MARKS)
     return (any(c.islower() for c in before) and not ended
             and not _PAGE_MARK.fullmatch(before.strip().rpartition("\n")[2].strip())
             and bool(_LOWERCASE_LINE.match(text, after)))

@@ -29,12 +29,12 @@ HTML_BLOCK_TAGS = tuple(
     "header hr li main nav ol p pre section table tr ul".split()
 )
 HTML_DROPPED_TAGS = ("script", "style", "noscript", "template", "head")
-# A page's mark or footer on a line of its own between blank lines ("-9-", "Page 3", "12", EDGAR's
-# "Source: ACME CORP, 10-Q, 1/9/2020") where a sentence goes on over the page: the text before has
-# no end mark and the text after starts with a lowercase word (not a list mark such as "a. ").
+# A page's mark or footer: "Page 1", "-2-", "12", "Source: ACME CORP, 10-Q, 1/9/2020" (EDGAR's).
+PAGE_MARK = r"(?i:(?:page\s+)?-?\s*\d+\s*-?|source:[^\n]*)"
+# A page mark on a line of its own between blank lines where a sentence goes on over the page: the
+# text before has no end mark and the text after starts with a lowercase word (not a list mark "a. ").
 PAGE_BREAK_IN_SENTENCE = re.compile(
-    r"(?<=[^\s.;:!?])[ \t]*\n[ \t]*\n\s*?"
-    r"(?:[ \t]*(?i:(?:page\s+)?-?\s*\d{1,3}\s*-?|source:[^\n]*)[ \t]*\n[ \t]*\n\s*?)+"
+    rf"(?<=[^\s.;:!?])[ \t]*\n[ \t]*\n\s*?(?:[ \t]*{PAGE_MARK}[ \t]*\n[ \t]*\n\s*?)+"
     r"(?=[ \t]*(?![a-z]{1,4}[.)]\s)[a-z])")
 
 
