@@ -105,9 +105,16 @@ class Focus:
         after = re.split(r"[;:]\s|\.\s*$", after)[0].rstrip(" ,.")
         if _LIST_GOES_ON.match(after):
             return None  # "... being [stored], packaged, or processed": the answer ended inside a list
-        if len(before) + len(after) > MAX_FRAME_CHARS:  # up to the next comma, past one right after the blank
-            lead, rest = (",", after[1:]) if after.startswith(",") else ("", after)
-            after = lead + rest.split(",")[0]
+        if len(before) + len(after) > MAX_FRAME_CHARS:  # up to the next comma
+            # An exception or condition keeps the clause it qualifies when that follows it, or else the
+            # words before it must be a clause of their own: not "Subject to ..., upon termination,
+            # except for what?" nor "... Telnet's use of it and in what case?".
+            qualified = self.type in ("exception", "condition") and after.startswith(",")
+            after = "," + after[1:].split(",")[0] if qualified else after.split(",")[0]
+            if qualified and len(before) + len(after) > MAX_FRAME_CHARS:
+                if not _FINITE_VERB.search(before) or re.search(r"\b(?:and|or),?\s*$", before):
+                    return None
+                after = ""
         after = _DANGLING.sub("", after)  # cut before "..., or use of ...": not "within how long to?"
         if (len(before) + len(after) > MAX_FRAME_CHARS or len((before + after).split()) < MIN_FRAME_WORDS
                 or not content_words(before + after)):
@@ -180,6 +187,7 @@ _COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|s
 # "one another", "one of them", "a one time charge": not a count
 _PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of|time\s+(?:charge|fee|payment|cost)s?)\b", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
+_FINITE_VERB = re.compile(r"\b(?:shall|will|may|must|can|is|are|has|have|does|means|includes|agrees)\b", re.I)
 _LIST_GOES_ON = re.compile(r",(?:\s*[\w/-]+){1,2},\s*(?:and|or)\s")  # ", packaged, or processed"
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that

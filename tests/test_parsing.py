@@ -423,6 +423,22 @@ def test_an_exception_in_brackets_ends_there_and_the_question_keeps_what_it_qual
     disputed = "other than with respect to any amounts then the subject of a good faith dispute"
     assert Focus(payment, disputed, "exception").frame() == (
         "Upon termination of this Agreement, ", ", the Company shall pay all monies due")
+    # Too long to keep what it qualifies: asked only when the words before the blank are a clause.
+    long_payment = payment.replace("all monies due,", "all monies due and every other amount owed")
+    assert Focus(long_payment, disputed, "exception").frame() is None
+    confidence = ("The Receiving Party shall hold the other party's Confidential Information in strict "
+                  "confidence, shall not use such Confidential Information, except as permitted hereunder, "
+                  "and shall not disclose such Confidential Information to any third party without the prior "
+                  "written consent of the other party.")
+    assert Focus(confidence, "except as permitted hereunder", "exception").frame() == (
+        "The Receiving Party shall hold the other party's Confidential Information in strict confidence, "
+        "shall not use such Confidential Information, ", "")
+    review = ("Galaxy shall have the right to review any use by Telnet of the Trademarked Material and to "
+              "approve or disapprove, in its absolute discretion, Telnet's use of it and if Galaxy "
+              "disapproves of Telnet's use of Trademarked Material, Telnet shall not use the Trademarked "
+              "Material for such use.")
+    assert Focus(review, "if Galaxy disapproves of Telnet's use of Trademarked Material",
+                 "condition").frame() is None  # not "... Telnet's use of it and in what case?"
     # An answer that ends inside a list leaves only a list item after the comma: not asked.
     audit = ("PNC may enter and audit Supplier's facilities where the Ingredients are produced or processed "
              "unless food safety is at issue or PNC has a good faith reason to believe the Ingredients are "
