@@ -466,6 +466,7 @@ def main(argv: list[str] | None = None) -> int:
     results["status"] = status
     results["wall_seconds"] = round(sum(s for stage in stages.seconds.values() for s in stage.values()), 1)
     picture = plot(results["methods"], args.out.with_suffix(".png"))
+    picture = picture.resolve() if picture else None
     results["plot"] = str(picture.relative_to(ROOT)) if picture and picture.is_relative_to(ROOT) else None
     write_json(args.out, results)
     print_table(results)
