@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from .facts import extract_facts, fact_mentions, missing_facts
 from .schemas import MAX_ANSWER_CHARS
-from .sentences import END_MARKS, NUMBERING, contract_sentences
+from .sentences import END_MARKS, NUMBERING, PARTY_VERBS, contract_sentences
 
 MIN_WORDS = 4
 MIN_QUESTION_TERMS = 2  # content words a question needs outside its answer ("TrueLink will provide what?": 1)
@@ -112,7 +112,7 @@ class Focus:
             qualified = self.type in ("exception", "condition") and after.startswith(",")
             after = "," + after[1:].split(",")[0] if qualified else after.split(",")[0]
             if qualified and len(before) + len(after) > MAX_FRAME_CHARS:
-                if not _FINITE_VERB.search(before) or re.search(r"\b(?:and|or),?\s*$", before):
+                if not PARTY_VERBS & set(before.lower().split()) or re.search(r"\b(?:and|or),?\s*$", before):
                     return None
                 after = ""
         after = _DANGLING.sub("", after)  # cut before "..., or use of ...": not "within how long to?"
@@ -187,7 +187,6 @@ _COUNTED = re.compile(r"^(?:[a-z]+[\s-]+){0,2}?(?:zero|one|two|three|four|five|s
 # "one another", "one of them", "a one time charge": not a count
 _PRONOUN_ONE = re.compile(r"\bone\s+(?:another|of|time\s+(?:charge|fee|payment|cost)s?)\b", re.I)
 _MONEY = re.compile(r"US\$|EUR|USD|GBP|€|£|\$|\b(?:dollars?|euros?|pounds?)\b", re.I)
-_FINITE_VERB = re.compile(r"\b(?:shall|will|may|must|can|is|are|has|have|does|means|includes|agrees)\b", re.I)
 _LIST_GOES_ON = re.compile(r",(?:\s*[\w/-]+){1,2},\s*(?:and|or)\s")  # ", packaged, or processed"
 MIN_FRAME_WORDS = 2  # words of the sentence an extractive question keeps (one naming what it asks about)
 # A sentence opens with a capital, or a clause number before one ("4.1 The", "(a) "); a chunk that

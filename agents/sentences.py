@@ -34,7 +34,7 @@ _OPENERS = frozenset("""
     On Subject Such The These This Unless Until Upon When Where Within Without
 """.split())
 # What a party does right after its name opens a section's sentence ("Galaxy shall ...").
-_PARTY_VERBS = frozenset("""
+PARTY_VERBS = frozenset("""
     accepts acknowledges agrees appoints are can certifies confirms covenants does grants has have
     hereby is makes may must represents reserves retains shall undertakes warrants will
 """.split())
@@ -130,7 +130,7 @@ def drop_section_heading(body: str, text: str) -> str:
     if first_lower is None or first_lower < 2:
         return body
     subject = first_lower - 1
-    if (words[subject][:1].isupper() and words[first_lower].strip(",;:") in _PARTY_VERBS
+    if (words[subject][:1].isupper() and words[first_lower].strip(",;:") in PARTY_VERBS
             and words[subject - 1].lower() not in _HEADING_LINKS):
         start = subject
     else:
