@@ -8,7 +8,7 @@ import logging
 import os
 import re
 import stat
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +36,15 @@ PAGE_MARK = r"(?i:(?:page\s+)?-?\s*\d+\s*-?|source:[^\n]*)"
 PAGE_BREAK_IN_SENTENCE = re.compile(
     rf"(?<=[^\s.;:!?])[ \t]*\n[ \t]*\n\s*?(?:[ \t]*{PAGE_MARK}[ \t]*\n[ \t]*\n\s*?)+"
     r"(?=[ \t]*(?![a-z]{1,4}[.)]\s)[a-z])")
+# A running footer is glued to a page's last line ("... this agreement. ODM Supply Agreement 2 Organic
+# Preparations INC. & Agape ATP International Holding Limited"): the same words ending at least
+# FOOTER_MIN_PAGES lines, with a page number that grows from one to the next, and lines a page
+# apart (a table's rows, one after another, can share an ending with growing numbers too).
+FOOTER_MIN_PAGES = 4
+FOOTER_MAX_WORDS = 16
+FOOTER_MIN_WORDS = 3  # words of two letters or more, so that a bare page number is not a footer
+FOOTER_MEDIAN_GAP = 500  # characters between footers; fewer than a page holds
+FOOTER_NUMBER = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -214,7 +223,72 @@ def read_file(path: Path, max_bytes: int, max_mb: float) -> tuple[str, str | Non
     if size == 0:
         raise SkipFile("empty file")
     text, caveat = read_text(path)
-    return without_page_breaks(text.replace("\r\n", "\n").replace("\r", "\n")), caveat
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return without_page_breaks(without_running_footers(text)), caveat
+
+
+def without_running_footers(text: str) -> str:
+    """`text` without the running footers glued to the ends of its lines (up to three kinds, the
+    most frequent first), so that a page's last sentence does not run on into "ODM Supply Agreement
+    13 Organic Preparations INC." and a footer is not asked about as the contract's text."""
+    for _ in range(3):
+        footer = running_footer(text)
+        if footer is None:
+            break
+        text = footer_pattern(whole_footer(text, footer)).sub("", text)
+    return text
+
+
+def footer_pattern(footer: str) -> re.Pattern[str]:
+    """Matches `footer` (its page numbers as '#') at the end of a line, with the spaces before it."""
+    words = [r"\d+".join(map(re.escape, word.split("#"))) for word in footer.split()]
+    return re.compile(r"(?m)(?:^[ \t]*|[ \t]+)" + r"[ \t]+".join(words) + r"[ \t]*$")
+
+
+def whole_footer(text: str, footer: str) -> str:
+    """`footer` grown by the words that come before it on every line it ends: running_footer looks
+    at a line's last FOOTER_MAX_WORDS words only, and a confidentiality legend can be longer."""
+    while True:
+        before = {word_before(text, match.start()) for match in footer_pattern(footer).finditer(text)}
+        if len(before) != 1 or "" in before:
+            return footer
+        footer = f"{before.pop()} {footer}"
+
+
+def word_before(text: str, index: int) -> str:
+    """The word before `index` on its line, page numbers as '#'; '' at the line's start."""
+    words = text[:index].rsplit("\n", 1)[-1].split()
+    return FOOTER_NUMBER.sub("#", words[-1]) if words else ""
+
+
+def running_footer(text: str) -> str | None:
+    """The words (page numbers as '#') that end the most lines as a running footer, or None."""
+    endings: dict[str, list[tuple[int, list[int]]]] = defaultdict(list)
+    offset = 0
+    for line in text.split("\n"):
+        words = line.split()
+        for size in range(1, min(FOOTER_MAX_WORDS, len(words)) + 1):
+            ending = " ".join(words[-size:])
+            numbers = [int(number) for number in FOOTER_NUMBER.findall(ending)]
+            if numbers:
+                endings[FOOTER_NUMBER.sub("#", ending)].append((offset, numbers))
+        offset += len(line) + 1
+    candidates = [(len(lines), len(ending.split()), ending) for ending, lines in endings.items()
+                  if is_running_footer(ending, lines)]
+    return max(candidates)[2] if candidates else None
+
+
+def is_running_footer(ending: str, lines: list[tuple[int, list[int]]]) -> bool:
+    if len(lines) < FOOTER_MIN_PAGES or re.search(r"[.;:,]$", ending):
+        return False
+    if sum(1 for word in ending.split() if re.search(r"[^\W\d_]{2}", word)) < FOOTER_MIN_WORDS:
+        return False
+    gaps = sorted(later[0] - earlier[0] for earlier, later in zip(lines, lines[1:]))
+    if gaps[len(gaps) // 2] < FOOTER_MEDIAN_GAP:
+        return False
+    numbers = [line_numbers for _, line_numbers in lines]
+    return any(all(earlier[at] < later[at] for earlier, later in zip(numbers, numbers[1:]))
+               for at in range(len(numbers[0])))
 
 
 def without_page_breaks(text: str) -> str:

@@ -388,6 +388,30 @@ def test_a_page_mark_inside_a_sentence_is_dropped_when_a_document_loads(tmp_path
     assert "Source: ACME CORP" in text  # after an end mark
 
 
+def test_a_running_footer_glued_to_a_page_is_dropped_when_a_document_loads(tmp_path):
+    from advqa.agents.sentences import contract_sentences
+    from advqa.retrieval import load_documents
+
+    # Agape's supply agreement: each page's last line runs on into "ODM Supply Agreement 13 Organic
+    # Preparations INC. & Agape ATP International Holding Limited", so that the schedule's last
+    # line read "Global - All countries ODM Supply Agreement 13 Organic Preparations INC."
+    footer = "ODM Supply Agreement {} Organic Preparations INC. & Agape ATP International Holding Limited"
+    legend = ("[***] Confidential treatment has been requested for the bracketed portions. The confidential "
+              "redacted portion has been omitted and filed separately with the Securities and Exchange "
+              "Commission. -{}-")  # longer than the words a line's ending is first compared on
+    filler = "The Customer keeps records of every order it places with the Manufacturer. " * 8
+    table = "\n".join(f"Monthly {minutes} North America minute bundle n/a $8.95"
+                      for minutes in (250, 500, 750, 1000))
+    pages = [f"{filler}Clause {n} ends here. {footer.format(n + 1)} {legend.format(n + 1)}" for n in range(4)]
+    pages.append(f"{table}\n\nThe Territories: Global - All countries {footer.format(6)} {legend.format(6)}")
+    (tmp_path / "agape.txt").write_text("\n\n".join(pages), encoding="utf-8")
+    text = load_documents(tmp_path)[0].text
+    sentences = contract_sentences(text)
+    assert "ODM Supply" not in text and "Confidential treatment" not in text
+    assert "Clause 3 ends here." in sentences and "The Territories: Global - All countries" in sentences
+    assert table in text  # a table's rows share an ending with growing numbers, but a page apart they are not
+
+
 def test_table_notes_clock_times_and_a_passage_cut_mid_sentence():
     # From the audit of the sample-efficiency campaign: "Demonstration Accounts See note how many?"
     # (a price table's footnote), "not received by 3:how many?", and answers cut at a chunk's end.
