@@ -287,6 +287,8 @@ def is_running_footer(ending: str, lines: list[tuple[int, list[int]]]) -> bool:
     if gaps[len(gaps) // 2] < FOOTER_MEDIAN_GAP:
         return False
     numbers = [line_numbers for _, line_numbers in lines]
+    if len({len(line_numbers) for line_numbers in numbers}) > 1:  # a '#' of the text's own ("No. ##3")
+        return False
     return any(all(earlier[at] < later[at] for earlier, later in zip(numbers, numbers[1:]))
                for at in range(len(numbers[0])))
 
