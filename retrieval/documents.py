@@ -257,7 +257,7 @@ def whole_footer(text: str, footer: str) -> str:
 
 def word_before(text: str, index: int) -> str:
     """The word before `index` on its line, page numbers as '#'; '' at the line's start."""
-    words = text[:index].rsplit("\n", 1)[-1].split()
+    words = text[text.rfind("\n", 0, index) + 1:index].split()
     return FOOTER_NUMBER.sub("#", words[-1]) if words else ""
 
 
