@@ -26,6 +26,7 @@ then cover what is finished.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -152,6 +153,30 @@ def machine() -> dict[str, Any]:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "memory_gib": round(memory, 1), "python": platform.python_version(),
             "torch": torch.__version__, "gpu": torch.cuda.is_available()}
+
+
+def same_scratch_corpus(corpus: Path, fingerprint: Path, scored: bool) -> None:
+    """Refuse a corpus remade in scratch (a fresh checkout) that is not the one the kept scores trained
+    on: a loader changed since makes other text from the same contracts, and its seeds would not compare.
+    The corpus's sha256 is kept in `fingerprint`; it is (re)written while no adapter of it is scored."""
+    digest = hashlib.sha256(corpus.read_bytes()).hexdigest()
+    if scored and fingerprint.is_file() and read_json(fingerprint)["sha256"] != digest:
+        raise SystemExit(f"{corpus}: not the corpus the kept scores of {corpus.stem} trained on (its sha256 "
+                         f"is in {fingerprint}): remake it with the checkout named there, or delete the "
+                         f"kept scores of {corpus.stem} to start it afresh")
+    if not scored or not fingerprint.is_file():
+        write_json(fingerprint, {"sha256": digest, "commit": commit()})
+
+
+def commit() -> str | None:
+    """This checkout's git commit, or None outside a git checkout."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
 
 
 def text_tokens(path: Path, counter) -> int:
@@ -421,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
                         build_baseline(family, reference, advqa_tokens * multiple, out,
                                        generator=args.generator, tokenizer=args.student,
                                        workers=args.workers)
+                if key in methods_wanted and out.is_relative_to(work):
+                    same_scratch_corpus(out, keep / "baselines" / f"{key}.sha256.json",
+                                        scored=any((keep / "scores" / key).glob("seed*/closed_book.json")))
         if args.generate_only:
             raise OutOfTime("training (--generate-only)")
 

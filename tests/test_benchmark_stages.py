@@ -1,4 +1,5 @@
-"""The sample-efficiency benchmark's stage clock: wall time per stage kept across invocations."""
+"""The sample-efficiency benchmark's bookkeeping across invocations: wall time per stage, and the
+scratch corpora its kept scores trained on."""
 
 from __future__ import annotations
 
@@ -81,3 +82,16 @@ with stages.run("entigraph_10x", "generate"):
         process.wait()
     kept = json.loads((tmp_path / "timings.json").read_text())
     assert 0.8 <= kept["entigraph_10x"]["generate"] <= 2.5
+
+
+def test_a_remade_scratch_corpus_that_differs_from_the_scored_one_is_refused(benchmark, tmp_path):
+    corpus, fingerprint = tmp_path / "work/raw.jsonl", tmp_path / "keep/raw.sha256.json"
+    corpus.parent.mkdir()
+    corpus.write_text('{"text": "page 1 of the contract"}\n')
+    benchmark.same_scratch_corpus(corpus, fingerprint, scored=False)  # seed 0 trains on this one
+    benchmark.same_scratch_corpus(corpus, fingerprint, scored=True)  # the same text, remade: accepted
+    corpus.write_text('{"text": "the contract, loaded by a newer loader"}\n')
+    with pytest.raises(SystemExit, match="not the corpus the kept scores of raw trained on"):
+        benchmark.same_scratch_corpus(corpus, fingerprint, scored=True)
+    benchmark.same_scratch_corpus(corpus, fingerprint, scored=False)  # nothing scored yet: it is the new one
+    benchmark.same_scratch_corpus(corpus, fingerprint, scored=True)
