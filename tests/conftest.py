@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -52,6 +53,15 @@ def small_index(corpus_dir, embedder, tmp_path_factory):
     out = tmp_path_factory.mktemp("index")
     build_index(corpus_dir, out, embedder=embedder, max_tokens=60, overlap_tokens=10)
     return load_index(out, embedder=embedder)
+
+
+def load_script(path: Path, name: str):
+    """A module loaded from its file, as `python path` or `langgraph dev` would run it (benchmarks/
+    and graph/studio.py are scripts, not package modules)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def scripted(*responses: str) -> FakeListChatModel:

@@ -3,7 +3,6 @@ scratch corpora its kept scores trained on."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -13,17 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("sample_efficiency_benchmark",
-                                                  ROOT / "benchmarks/sample_efficiency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks/sample_efficiency.py", "sample_efficiency_benchmark")
 
 
 def test_stage_times_add_up_over_invocations(benchmark, tmp_path):

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 from pathlib import Path
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_table_module():
-    spec = importlib.util.spec_from_file_location("sample_efficiency_table",
-                                                  ROOT / "benchmarks/sample_efficiency_table.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def closed_book(choice, yes_no, seeds, learned=None):
@@ -25,7 +19,7 @@ def closed_book(choice, yes_no, seeds, learned=None):
 
 
 def test_methods_show_mean_interval_and_spread_and_stages_their_time_per_adapter(tmp_path, capsys):
-    table = load_table_module()
+    table = load_script(ROOT / "benchmarks/sample_efficiency_table.py", "sample_efficiency_table")
     results = {"settings": {"keep": str(tmp_path)}, "methods": {
         "base": {"synthetic_tokens": 0, "macro_balanced_accuracy": 0.574, "macro_ci95": [0.48, 0.64],
                  "closed_book": closed_book(0.19, 0.45, 1) | {"seeds": [{"seed": 0}]}},
@@ -33,7 +27,7 @@ def test_methods_show_mean_interval_and_spread_and_stages_their_time_per_adapter
                   "macro_spread": [0.447, 0.456], "closed_book": closed_book(0.2344, 0.46, 2, (48.0, 77.5))},
         "raw": {"synthetic_tokens": 11655, "macro_balanced_accuracy": 0.5, "closed_book": {"seeds": []}},
     }}
-    (tmp_path / "results.json").write_text(__import__("json").dumps(results))
+    (tmp_path / "results.json").write_text(json.dumps(results))
     (tmp_path / "timings.json").write_text('{"advqa": {"generate": 100, "train": 3000, "evaluate": 180}}')
     assert table.main(["--results", str(tmp_path / "results.json")]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = "cuad/ACME_2020-EX-10.1-SUPPLY AGREEMENT.txt"
@@ -47,10 +48,7 @@ def _scores(predicted: dict[str, int], rows) -> dict:
 
 
 def test_learned_rows_are_split_by_whether_the_corpus_states_them(tmp_path):
-    spec = importlib.util.spec_from_file_location("learned_by_coverage",
-                                                  ROOT / "benchmarks/learned_by_coverage.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(ROOT / "benchmarks/learned_by_coverage.py", "learned_by_coverage")
 
     rows = [_row("d-1", "choice", "Agreement Date", "1/2/20"),
             _row("d-2", "choice", "Renewal Term", "1 year"), _row("y-1", "yes_no", "Insurance", "Yes"),

@@ -3,10 +3,10 @@ updates, and the module-level graph that langgraph.json gives LangGraph Studio."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+from conftest import load_script
 from langchain_core.callbacks import BaseCallbackHandler
 from report_runs import scripted_models
 
@@ -85,9 +85,7 @@ def test_langgraph_json_names_a_lazy_module_level_graph(small_index, monkeypatch
     path = ROOT / file
     assert path.is_file() and variable == "graph"
     # Load it the way `langgraph dev` does: by file path.
-    spec = importlib.util.spec_from_file_location("advqa_studio_graph", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(path, "advqa_studio_graph")
     assert "graph" not in vars(module)  # importing built nothing
     models = scripted_models()
     specs = {"bundled:questioner": "questioner", "bundled:student": "student", "bundled:expert": "expert",
@@ -109,9 +107,7 @@ def test_langgraph_json_names_a_lazy_module_level_graph(small_index, monkeypatch
 def test_studio_runs_take_their_settings_from_the_configuration_panel(small_index, monkeypatch):
     """The Studio graph's context schema is StudioSettings: the panel shows its fields, and a run's
     values (a dict, as the server sends them) choose its models and probe settings."""
-    spec = importlib.util.spec_from_file_location("advqa_studio_panel", ROOT / "graph/studio.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(ROOT / "graph/studio.py", "advqa_studio_panel")
     monkeypatch.setattr(module, "_built", {})
     monkeypatch.setattr(module, "load_chat_model",
                         lambda spec: scripted_models(accept=False)[spec.split(":")[1]])
