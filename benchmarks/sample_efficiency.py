@@ -32,6 +32,7 @@ import math
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -170,8 +171,6 @@ def same_scratch_corpus(corpus: Path, fingerprint: Path, scored: bool) -> None:
 
 def commit() -> str | None:
     """This checkout's git commit, or None outside a git checkout."""
-    import subprocess
-
     try:
         return subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               check=True).stdout.strip()
