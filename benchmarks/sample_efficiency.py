@@ -93,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--calibration", default="batch", help="none | batch (see `advqa eval --help`)")
     parser.add_argument("--dtype", default="auto", help="evaluation dtype: float32 | bfloat16 | auto")
     parser.add_argument("--max-hours", type=float, default=None)
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="score adapters trained and not yet scored; generate and train nothing")
     parser.add_argument("--generate-only", action="store_true",
                         help="stop once every corpus is written (train and evaluate on another run)")
     return parser.parse_args(argv)
@@ -438,14 +440,14 @@ def main(argv: list[str] | None = None) -> int:
                 key = family if multiple == 1 else f"{family}_{multiple}x"
                 out = (work if family == "raw" else keep) / "baselines" / f"{key}.jsonl"  # raw: the contracts
                 datasets[key] = out
-                if key in methods_wanted and not stats_path(out).is_file():
+                if key in methods_wanted and not stats_path(out).is_file() and not args.evaluate_only:
                     if not out.with_name(out.name + ".partial").is_file():
                         stages.forget(key, "generate")  # started afresh: earlier time made nothing kept
                     with stages.run(key, "generate"):
                         build_baseline(family, reference, advqa_tokens * multiple, out,
                                        generator=args.generator, tokenizer=args.student,
                                        workers=args.workers)
-                if key in methods_wanted and out.is_relative_to(work):
+                if key in methods_wanted and out.is_relative_to(work) and out.is_file():
                     same_scratch_corpus(out, keep / "baselines" / f"{key}.sha256.json",
                                         scored=any((keep / "scores" / key).glob("seed*/closed_book.json")))
         if args.generate_only:
@@ -467,6 +469,8 @@ def main(argv: list[str] | None = None) -> int:
                 if (scores / "closed_book.json").is_file():
                     continue
                 if not (adapter / "adapter_model.safetensors").is_file():
+                    if args.evaluate_only:
+                        continue
                     with stages.run(key, "train"):
                         method = "dpo" if key == "advqa_dpo" else "sft"
                         options = recipe.to_dict() | {"method": method, "seed": seed}
