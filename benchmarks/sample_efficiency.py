@@ -171,6 +171,11 @@ def same_scratch_corpus(corpus: Path, fingerprint: Path, scored: bool) -> None:
         write_json(fingerprint, {"sha256": digest, "commit": commit()})
 
 
+def scored_seeds(keep: Path, key: str) -> list[Path]:
+    """The closed-book scores kept for a method, one per scored seed (the file that marks it done)."""
+    return sorted((keep / "scores" / key).glob("seed*/closed_book.json"))
+
+
 def commit() -> str | None:
     """This checkout's git commit, or None outside a git checkout."""
     try:
@@ -413,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = CampaignSettings(seeds=args.probes, concurrency=args.concurrency,
                                     seeds_per_document=every_passage if args.probes is None else None,
                                     probe=ProbeSettings(max_rounds=args.max_rounds))
+        if args.evaluate_only and not (keep / "advqa" / "dataset.jsonl").is_file():
+            raise SystemExit(f"--evaluate-only: no advqa campaign kept in {keep / 'advqa'}, so no adapter "
+                             "of this run can have been trained yet")
         campaign = advqa_campaign(index, work / "advqa", keep / "advqa", models, settings,
                                   args.campaign_parts, stages)
         results["advqa_campaign"] = campaign
@@ -449,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
                                        workers=args.workers)
                 if key in methods_wanted and out.is_relative_to(work) and out.is_file():
                     same_scratch_corpus(out, keep / "baselines" / f"{key}.sha256.json",
-                                        scored=any((keep / "scores" / key).glob("seed*/closed_book.json")))
+                                        scored=bool(scored_seeds(keep, key)))
         if args.generate_only:
             raise OutOfTime("training (--generate-only)")
 
@@ -462,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                     calibration=args.calibration, dtype=args.dtype))
                 write_json(base_dir / "closed_book.json",
                            evaluate_closed_book(args.student, args.qa, documents=names))
+        untrained: list[str] = []  # what --evaluate-only left for a run that trains
         for seed in range(args.training_seeds):  # every method's first seed before any second
             for key in methods_wanted:
                 adapter = work / "adapters" / key / f"seed{seed}"
@@ -470,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 if not (adapter / "adapter_model.safetensors").is_file():
                     if args.evaluate_only:
+                        untrained.append(f"{key} seed {seed} train")
                         continue
                     with stages.run(key, "train"):
                         method = "dpo" if key == "advqa_dpo" else "sft"
@@ -489,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                     write_json(scores / "closed_book.json", evaluate_closed_book(  # last: marks it done
                         args.student, args.qa, adapter=adapter, documents=names,
                         baseline=base_dir / "closed_book.json"))
+        if untrained:
+            raise OutOfTime(f"{untrained[0]} (--evaluate-only)")
     except OutOfTime as stopped:
         status = f"stopped before {stopped}: run again to continue"
         print(status, file=sys.stderr)
@@ -568,7 +580,7 @@ def summarize(results: dict[str, Any], work: Path, keep: Path, methods: list[str
             "closed_book": closed_book_summary(rows, {0: read_json(base_dir / "closed_book.json")}),
             "seconds": seconds.get("base", {})}
     for key in methods:
-        folders = sorted((keep / "scores" / key).glob("seed*/closed_book.json"))
+        folders = scored_seeds(keep, key)
         if not folders:
             continue
         seeds = {int(f.parent.name.removeprefix("seed")): f.parent for f in folders}

@@ -58,6 +58,9 @@ def method_rows(results: dict[str, Any]) -> list[str]:
 def stage_rows(results: dict[str, Any], timings: dict[str, dict[str, float]]) -> list[str]:
     lines = ["| stage | generate s | train s (per adapter) | evaluate s (per adapter) |", "|---|---|---|---|"]
     for key, stages in timings.items():
+        if key == "reference":
+            lines.append(f"| {key} | {sum(stages.values()):,.0f} (contracts and index) | - | - |")
+            continue
         method = results["methods"].get(key, {})
         adapters = len(method.get("closed_book", {}).get("seeds", [])) or 1
         cells = [key]
@@ -69,8 +72,6 @@ def stage_rows(results: dict[str, Any], timings: dict[str, dict[str, float]]) ->
                 cells.append(f"{seconds:,.0f}")
             else:
                 cells.append(f"{seconds:,.0f} ({seconds / adapters:,.0f})")
-        if key == "reference":
-            cells = [key, f"{sum(stages.values()):,.0f} (contracts and index)", "-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
     total = sum(s for stages in timings.values() for s in stages.values())
     lines.append(f"| all | {total:,.0f} s = {total / 3600:.1f} h | | |")
